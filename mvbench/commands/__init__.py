@@ -1,0 +1,1 @@
+"""One module per ``mvbench`` subcommand; each exposes ``register(subparsers)``."""

@@ -1,0 +1,71 @@
+"""Argument parsing shared by the commands that run trials (run, sweep)."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from mvbench.errors import MvbenchError
+from mvbench.missing import FILL_STRATEGIES
+from mvbench.options import split_assignment
+from mvbench.registry import Registry, get_registry
+
+TARGETS = ("method", "dataset", "missing")
+
+
+def add_trial_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--seeds", default="3", metavar="N|LIST",
+                        help="N seeds 0..N-1, or a comma-separated list such as 0,3,7 "
+                             "(a single seed: '7,'); default 3")
+    parser.add_argument("--set", dest="settings", action="append", default=[], metavar="NAME=VALUE",
+                        help="set an option (repeatable): NAME=VALUE for the method, "
+                             "dataset.NAME=VALUE or missing.NAME=VALUE for the others; "
+                             "see 'mvbench show NAME' for the options")
+    parser.add_argument("--fill", default="mean", choices=sorted(FILL_STRATEGIES),
+                        help="how the runner fills missing views for methods that do not handle "
+                             "them (default: mean = per-view mean of the observed rows)")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, "
+                                                         "cuda:N or mps (default auto)")
+    parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16"),
+                        help="fp32, or bf16 through autocast (default fp32)")
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``5`` means seeds 0..4; ``0,3,7`` (or ``7,``) lists them."""
+    try:
+        if "," in text:
+            seeds = [int(part) for part in text.split(",") if part.strip()]
+        else:
+            seeds = list(range(int(text)))
+    except ValueError:
+        raise MvbenchError(f"--seeds {text!r} is not a count or a comma-separated list of "
+                           f"integers; e.g. --seeds 5 or --seeds 0,3,7") from None
+    if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
+        raise MvbenchError(f"--seeds {text!r} must name at least one seed, none negative or repeated")
+    return seeds
+
+
+def parse_settings(items: list[str]) -> dict[str, dict[str, Any]]:
+    """Split ``--set`` values by target: plain names go to the method."""
+    out: dict[str, dict[str, Any]] = {target: {} for target in TARGETS}
+    for item in items:
+        name, value = split_assignment(item)
+        target, dot, rest = name.partition(".")
+        if dot and target in ("dataset", "missing"):
+            out[target][rest] = value
+        elif dot and target == "method":
+            out["method"][rest] = value
+        else:
+            out["method"][name] = value
+    return out
+
+
+def registry_from(args: argparse.Namespace) -> Registry:
+    return get_registry(tuple(args.plugin))
+
+
+def default_out_dir(prefix: str) -> Path:
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path("mvbench-results") / f"{prefix}-{stamp}"

@@ -1,0 +1,118 @@
+"""``mvbench list`` and ``mvbench show``: what is installed, and one plugin in detail."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from rich.table import Table
+
+from mvbench.console import console
+from mvbench.errors import unknown_name
+from mvbench.options import Option
+from mvbench.registry import Registry
+from mvbench.commands.common import registry_from
+
+KINDS = ("methods", "datasets", "missingness")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    lister = subparsers.add_parser("list", help="list installed methods, datasets and missingness",
+                                   description="List what the installed plugins provide.")
+    lister.add_argument("kind", nargs="?", choices=KINDS, help="only this kind (default: all)")
+    lister.set_defaults(handler=handle_list)
+    shower = subparsers.add_parser("show", help="describe a method, dataset or missingness mechanism",
+                                   description="Print a plugin's description, citation and options.")
+    shower.add_argument("name", help="a method, dataset or missingness name")
+    shower.set_defaults(handler=handle_show)
+
+
+def handle_list(args: argparse.Namespace) -> int:
+    registry = registry_from(args)
+    for kind in [args.kind] if args.kind else KINDS:
+        console.print(_listing(registry, kind))
+    return 0
+
+
+def _listing(registry: Registry, kind: str) -> Table:
+    table = Table(title=kind)
+    table.add_column("name", style="bold")
+    if kind == "methods":
+        table.add_column("missing views")
+        table.add_column("plugin")
+        table.add_column("description")
+        for spec in registry.methods.values():
+            table.add_row(spec.name, "handles" if spec.handles_missing else "filled by runner",
+                          registry.origin[("method", spec.name)], spec.description)
+    elif kind == "datasets":
+        table.add_column("N/V/K")
+        table.add_column("aliases")
+        table.add_column("description")
+        for spec in registry.datasets.values():
+            s = spec.summary
+            table.add_row(spec.name, f"{s.get('n', '?')}/{s.get('v', '?')}/{s.get('k', '?')}",
+                          ", ".join(spec.aliases), spec.description)
+    else:
+        table.add_column("definition")
+        for spec in registry.missingness.values():
+            table.add_row(spec.name, spec.definition)
+    return table
+
+
+def options_table(options: tuple[Option, ...]) -> Table:
+    table = Table(title="options (set with --set NAME=VALUE)")
+    for column in ("name", "type", "default", "allowed", "help"):
+        table.add_column(column)
+    for o in options:
+        allowed = ", ".join(map(str, o.choices)) if o.choices else _bounds(o)
+        default = ",".join(map(str, o.default)) if o.is_list and o.default is not None else str(o.default)
+        table.add_row(o.name, o.type, default, allowed, o.help)
+    return table
+
+
+def _bounds(option: Option) -> str:
+    if option.minimum is None and option.maximum is None:
+        return ""
+    low = "" if option.minimum is None else f"{option.minimum} <="
+    high = "" if option.maximum is None else f"<= {option.maximum}"
+    return f"{low} x {high}".strip()
+
+
+def _find(registry: Registry, name: str) -> tuple[str, Any]:
+    if name in registry.methods:
+        return "method", registry.methods[name]
+    if name in registry.missingness:
+        return "missingness mechanism", registry.missingness[name]
+    try:
+        return "dataset", registry.dataset(name)
+    except Exception:
+        everything = [*registry.methods, *registry.missingness, *registry.datasets]
+        raise unknown_name("plugin name", name, everything) from None
+
+
+def handle_show(args: argparse.Namespace) -> int:
+    registry = registry_from(args)
+    kind, spec = _find(registry, args.name)
+    console.print(f"[bold]{spec.name}[/] ({kind}, from plugin "
+                  f"{registry.origin[(kind, spec.name)]!r})", highlight=False)
+    console.print(spec.description, highlight=False)
+    if getattr(spec, "citation", ""):
+        console.print(f"citation: {spec.citation}", highlight=False)
+    if kind == "method":
+        console.print("missing views: " + ("handled by the method (it receives the mask)"
+                                           if spec.handles_missing else
+                                           "filled by the runner (--fill)"), highlight=False)
+        for dataset, preset in spec.presets.items():
+            console.print(f"preset for {dataset}: {dict(preset)}", highlight=False)
+    if kind == "missingness mechanism":
+        console.print(f"definition: {spec.definition}", highlight=False)
+    if kind == "dataset":
+        if spec.aliases:
+            console.print(f"aliases: {', '.join(spec.aliases)}", highlight=False)
+        for key, value in spec.summary.items():
+            console.print(f"{key}: {value}", highlight=False)
+    if spec.options:
+        console.print(options_table(spec.options))
+    else:
+        console.print("no options")
+    return 0

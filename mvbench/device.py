@@ -1,0 +1,47 @@
+"""Choosing the torch device and describing it in result records."""
+
+from __future__ import annotations
+
+import platform
+
+import torch
+
+from mvbench.errors import MvbenchError
+
+PRECISIONS = ("fp32", "bf16")
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` picks CUDA when present, else CPU; an unavailable device is a clear error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise MvbenchError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise MvbenchError(f"device {name!r} requested but CUDA is not available; use --device cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise MvbenchError(f"device {name!r} does not exist: {torch.cuda.device_count()} CUDA "
+                               f"device(s) visible")
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise MvbenchError("device 'mps' requested but MPS is not available; use --device cpu")
+    elif device.type not in ("cpu", "cuda", "mps"):
+        raise MvbenchError(f"unsupported device {name!r}; use auto, cpu, cuda, cuda:N or mps")
+    return device
+
+
+def check_precision(precision: str) -> str:
+    if precision not in PRECISIONS:
+        raise MvbenchError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
+    return precision
+
+
+def device_name(device: torch.device) -> str:
+    """A human-readable name of the hardware, for provenance."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    if device.type == "mps":
+        return "Apple MPS"
+    return f"{platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)"

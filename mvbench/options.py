@@ -1,0 +1,154 @@
+"""Typed plugin options: declaration, parsing of ``name=value`` strings, validation.
+
+Every knob of a plugin (hyperparameters and ablation toggles alike) is an :class:`Option`,
+so the CLI, the sweep files and ``mvbench show`` all read one declaration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from mvbench.errors import MvbenchError, unknown_name
+
+_TYPES = ("bool", "int", "float", "str", "list[int]", "list[float]", "list[str]")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+@dataclass(frozen=True)
+class Option:
+    """One declared option of a plugin.
+
+    ``type`` is one of ``bool, int, float, str, list[int], list[float], list[str]``;
+    ``choices`` restricts the allowed values (for lists: each element); ``minimum`` and
+    ``maximum`` bound numbers (inclusive). ``default`` may be ``None`` for "not set",
+    e.g. an automatic value chosen by the plugin.
+    """
+
+    name: str
+    type: str
+    default: Any
+    help: str
+    choices: tuple[Any, ...] | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.type not in _TYPES:
+            raise ValueError(f"option {self.name!r}: type {self.type!r} is not one of {_TYPES}")
+        if self.default is not None:
+            object.__setattr__(self, "default", self.validate(self.default))
+
+    @property
+    def is_list(self) -> bool:
+        return self.type.startswith("list[")
+
+    @property
+    def element_type(self) -> str:
+        return self.type[5:-1] if self.is_list else self.type
+
+    def parse(self, text: str) -> Any:
+        """Parse a command-line string; lists are comma-separated (``[1,2]`` also accepted)."""
+        text = text.strip()
+        if text.lower() in {"none", "null"} and self.default is None:
+            return None
+        if self.is_list:
+            body = text[1:-1] if text.startswith("[") and text.endswith("]") else text
+            items = [part.strip() for part in body.split(",") if part.strip()]
+            return self.validate([self._parse_scalar(item) for item in items])
+        return self.validate(self._parse_scalar(text))
+
+    def _parse_scalar(self, text: str) -> Any:
+        kind = self.element_type
+        try:
+            if kind == "bool":
+                low = text.lower()
+                if low in _TRUE:
+                    return True
+                if low in _FALSE:
+                    return False
+                raise ValueError
+            if kind == "int":
+                value = float(text)
+                if not value.is_integer():
+                    raise ValueError
+                return int(value)
+            if kind == "float":
+                return float(text)
+        except ValueError:
+            raise self._bad(text) from None
+        return text
+
+    def validate(self, value: Any) -> Any:
+        """Check (and normalise) a Python value; raise a one-line error naming the option."""
+        if value is None and self.default is None:
+            return None
+        if self.is_list:
+            if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+                raise self._bad(value)
+            return tuple(self._validate_scalar(item) for item in value)
+        return self._validate_scalar(value)
+
+    def _validate_scalar(self, value: Any) -> Any:
+        kind = self.element_type
+        if kind == "bool":
+            if not isinstance(value, bool):
+                raise self._bad(value)
+        elif kind == "int":
+            if isinstance(value, bool) or not isinstance(value, int):
+                if isinstance(value, float) and value.is_integer():
+                    value = int(value)
+                else:
+                    raise self._bad(value)
+        elif kind == "float":
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise self._bad(value)
+            value = float(value)
+        elif not isinstance(value, str):
+            raise self._bad(value)
+        if self.choices is not None and value not in self.choices:
+            allowed = ", ".join(map(str, self.choices))
+            raise MvbenchError(f"option {self.name!r}: {value!r} is not allowed; choose one of {allowed}")
+        if self.minimum is not None and value < self.minimum:
+            raise MvbenchError(f"option {self.name!r}: {value!r} is below the minimum {self.minimum}")
+        if self.maximum is not None and value > self.maximum:
+            raise MvbenchError(f"option {self.name!r}: {value!r} is above the maximum {self.maximum}")
+        return value
+
+    def _bad(self, value: Any) -> MvbenchError:
+        example = {"bool": "true", "int": "3", "float": "0.5", "str": "text"}[self.element_type]
+        if self.is_list:
+            example = f"{example},{example}"
+        return MvbenchError(
+            f"option {self.name!r}: {value!r} is not a valid {self.type}; e.g. {self.name}={example}"
+        )
+
+
+def split_assignment(text: str) -> tuple[str, str]:
+    """Split ``name=value``; the error names the expected form."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise MvbenchError(f"expected name=value, got {text!r}; e.g. --set lr=0.001")
+    return name.strip(), value
+
+
+def resolve_options(
+    declared: Iterable[Option],
+    given: Mapping[str, Any] | None = None,
+    *,
+    owner: str = "plugin",
+) -> dict[str, Any]:
+    """Merge ``given`` (strings from the CLI or typed values from a suite file) into defaults.
+
+    Unknown names raise an error listing the valid ones with a "did you mean".
+    """
+    by_name = {option.name: option for option in declared}
+    values = {name: option.default for name, option in by_name.items()}
+    for name, raw in (given or {}).items():
+        if name not in by_name:
+            raise unknown_name(f"option of {owner}", name, by_name)
+        option = by_name[name]
+        values[name] = option.parse(raw) if isinstance(raw, str) else option.validate(raw)
+    return values

@@ -1,0 +1,50 @@
+"""Progress reporting for methods: a silent reporter and a rich one. Both reject a
+non-finite loss, so a diverging trial is recorded as failed instead of returning garbage."""
+
+from __future__ import annotations
+
+import math
+
+from rich.progress import Progress as RichProgress
+from rich.progress import TaskID
+
+from mvbench.errors import NonFiniteLossError
+
+
+class QuietProgress:
+    """Tracks the stage and checks losses; shows nothing (tests, workers)."""
+
+    def __init__(self) -> None:
+        self.current_stage = ""
+
+    def stage(self, name: str, total: int) -> None:
+        self.current_stage = name
+
+    def epoch(self, loss: float | None = None) -> None:
+        if loss is not None and not math.isfinite(loss):
+            raise NonFiniteLossError(f"loss became {loss} during stage {self.current_stage!r}")
+
+
+class RichTrialProgress(QuietProgress):
+    """Shows the epochs of the current stage as a bar under the trials bar."""
+
+    def __init__(self, progress: RichProgress) -> None:
+        super().__init__()
+        self._progress = progress
+        self._task: TaskID | None = None
+
+    def stage(self, name: str, total: int) -> None:
+        super().stage(name, total)
+        if self._task is not None:
+            self._progress.remove_task(self._task)
+        self._task = self._progress.add_task(f"  {name}", total=total)
+
+    def epoch(self, loss: float | None = None) -> None:
+        super().epoch(loss)
+        if self._task is not None:
+            self._progress.advance(self._task)
+
+    def close(self) -> None:
+        if self._task is not None:
+            self._progress.remove_task(self._task)
+            self._task = None

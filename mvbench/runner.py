@@ -1,0 +1,252 @@
+"""Seeded trials: resolve a trial, build its mask, run the method, record everything.
+
+A trial is (method + options, dataset + options, missingness + options, seed). Its record
+carries its own provenance, so a results file can be read without the command that made it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import resource
+import time
+import traceback
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from mvbench.device import check_precision, device_name, resolve_device
+from mvbench.errors import MvbenchError
+from mvbench.metrics import DEFINITIONS as METRIC_DEFINITIONS
+from mvbench.metrics import evaluate
+from mvbench.missing import FILL_STRATEGIES, blank_missing, fill_missing, make_mask
+from mvbench.options import resolve_options
+from mvbench.progress import QuietProgress
+from mvbench.provenance import versions
+from mvbench.registry import Registry
+from mvbench.results import RECORDS_FILE, append_record
+from mvbench.seeding import seed_everything
+from mvbench.specs import Dataset, DatasetSpec, MethodInput, MethodSpec, MissingnessSpec, Progress
+
+
+@dataclass(frozen=True)
+class Trial:
+    """What the user asked for; option values may be strings from the CLI or typed values."""
+
+    method: str
+    dataset: str
+    seed: int
+    missing: str = "none"
+    method_options: Mapping[str, Any] = field(default_factory=dict)
+    dataset_options: Mapping[str, Any] = field(default_factory=dict)
+    missing_options: Mapping[str, Any] = field(default_factory=dict)
+    fill: str = "mean"
+    option_set: str | None = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How trials run (not part of what a trial is, except the device kind and precision)."""
+
+    device: str = "auto"
+    precision: str = "fp32"
+    data_dir: str | None = None
+
+
+@dataclass(frozen=True)
+class ResolvedTrial:
+    """A trial with every option value filled in, ready to run and to key."""
+
+    trial: Trial
+    method: MethodSpec
+    dataset: DatasetSpec | None
+    dataset_name: str
+    mechanism: MissingnessSpec
+    method_options: dict[str, Any]
+    dataset_options: dict[str, Any]
+    missing_options: dict[str, Any]
+    preset: dict[str, Any]
+
+    def key(self, device: torch.device, precision: str) -> str:
+        """A stable hash of everything that determines the result (insensitive to option order)."""
+        payload = {
+            "method": self.method.name, "method_options": self.method_options,
+            "dataset": self.dataset_name, "dataset_options": self.dataset_options,
+            "missing": self.trial.missing, "missing_options": self.missing_options,
+            "seed": self.trial.seed, "fill": self.trial.fill if not self.method.handles_missing else None,
+            "device_type": device.type, "precision": precision,
+        }
+        blob = json.dumps(payload, sort_keys=True, default=list).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def is_path_dataset(name: str) -> bool:
+    return name.startswith("mat:") or name.lower().endswith((".mat", ".h5", ".hdf5"))
+
+
+def resolve(trial: Trial, registry: Registry) -> ResolvedTrial:
+    """Look up the plugins and resolve all options; every mistake is a one-line error."""
+    method = registry.method(trial.method)
+    mechanism = registry.mechanism(trial.missing)
+    if trial.fill not in FILL_STRATEGIES:
+        raise MvbenchError(f"unknown fill strategy {trial.fill!r}; choose one of {', '.join(FILL_STRATEGIES)}")
+    if is_path_dataset(trial.dataset):
+        dataset_spec, dataset_name = None, trial.dataset
+        dataset_options = dict(trial.dataset_options)
+    else:
+        dataset_spec = registry.dataset(trial.dataset)
+        dataset_name = dataset_spec.name
+        dataset_options = resolve_options(dataset_spec.options, trial.dataset_options,
+                                          owner=f"dataset {dataset_name!r}")
+    preset = dict(method.presets.get(dataset_name, {}))
+    # The user's values win over the method's documented preset for this dataset.
+    method_options = resolve_options(method.options, {**preset, **trial.method_options},
+                                     owner=f"method {method.name!r}")
+    missing_options = resolve_options(mechanism.options, trial.missing_options,
+                                      owner=f"missingness {mechanism.name!r}")
+    return ResolvedTrial(trial, method, dataset_spec, dataset_name, mechanism, method_options,
+                         dataset_options, missing_options, preset)
+
+
+class DatasetCache:
+    """Loads each (dataset, options) once per process; trials never modify a cached dataset."""
+
+    def __init__(self, data_dir: str | None) -> None:
+        self.data_dir = data_dir
+        self._cache: dict[str, Dataset] = {}
+
+    def get(self, resolved: ResolvedTrial) -> Dataset:
+        key = json.dumps([resolved.dataset_name, resolved.dataset_options], sort_keys=True, default=list)
+        if key not in self._cache:
+            self._cache[key] = self._load(resolved)
+        return self._cache[key]
+
+    def _load(self, resolved: ResolvedTrial) -> Dataset:
+        from mvbench.datadir import resolve_data_dir
+
+        data_dir = str(resolve_data_dir(self.data_dir))
+        if resolved.dataset is None:
+            from mvbench.pathdataset import dataset_from_path
+
+            return dataset_from_path(resolved.dataset_name.removeprefix("mat:"), resolved.dataset_options)
+        return resolved.dataset.load(resolved.dataset_options, data_dir)
+
+
+def _peak_rss_mb() -> float:
+    # ru_maxrss is in KiB on Linux: the process's peak so far (one trial per process in a pool).
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _check_labels(labels: Any, n: int) -> np.ndarray:
+    labels = np.asarray(labels)
+    if labels.shape != (n,):
+        raise ValueError(f"method returned labels of shape {labels.shape}, expected ({n},)")
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"method returned labels of dtype {labels.dtype}, expected integers")
+    if n and labels.min() < 0:
+        raise ValueError("method returned negative labels")
+    return labels.astype(np.int64)
+
+
+def run_resolved(resolved: ResolvedTrial, settings: Settings, cache: DatasetCache,
+                 progress: Progress | None = None) -> dict[str, Any]:
+    """Run one resolved trial and return its record; a failure is recorded, not raised
+    (except KeyboardInterrupt, which stops the run)."""
+    trial, method = resolved.trial, resolved.method
+    device = resolve_device(settings.device)
+    precision = check_precision(settings.precision)
+    started = time.perf_counter()
+    record: dict[str, Any] = {
+        "trial_key": resolved.key(device, precision),
+        "status": "failed",
+        "method": method.name,
+        "option_set": trial.option_set,
+        "method_options": resolved.method_options,
+        "preset": resolved.preset,
+        "dataset": resolved.dataset_name,
+        "dataset_options": resolved.dataset_options,
+        "missing": trial.missing,
+        "missing_options": resolved.missing_options,
+        "seed": trial.seed,
+        "fill": None if method.handles_missing else trial.fill,
+        "device": str(device),
+        "device_name": device_name(device),
+        "precision": precision,
+        "started_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "versions": versions(),
+        "metric_definitions": METRIC_DEFINITIONS,
+    }
+    try:
+        dataset = cache.get(resolved)
+        mechanism_spec = resolved.mechanism
+        record.update({
+            "n_samples": dataset.n_samples, "n_views": dataset.n_views, "n_clusters": dataset.n_clusters,
+            "preprocessing": dataset.preprocessing, "missing_definition": mechanism_spec.definition,
+            "fill_definition": None if method.handles_missing else FILL_STRATEGIES[trial.fill],
+        })
+        mask = make_mask(dataset, mechanism_spec, resolved.missing_options, trial.seed)
+        record["incomplete_fraction"] = float((~mask).any(axis=1).mean())
+        record["missing_per_view"] = (~mask).mean(axis=0).round(6).tolist()
+        views = (blank_missing(dataset.views, mask) if method.handles_missing
+                 else fill_missing(dataset.views, mask, trial.fill))
+        seed_everything(trial.seed)
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        inputs = MethodInput(
+            views=[torch.as_tensor(x, dtype=torch.float32, device=device) for x in views],
+            mask=torch.as_tensor(mask, device=device),
+            n_clusters=dataset.n_clusters,
+            options=dict(resolved.method_options),
+            seed=trial.seed,
+            device=device,
+            precision=precision,
+            progress=progress or QuietProgress(),
+            dataset_name=resolved.dataset_name,
+        )
+        train_start = time.perf_counter()
+        output = method.fit_predict(inputs)
+        record["train_time"] = time.perf_counter() - train_start
+        labels = _check_labels(output.labels, dataset.n_samples)
+        record["metrics"] = evaluate(dataset.labels, labels)
+        record["n_predicted_clusters"] = int(len(np.unique(labels)))
+        record["labels_sha256"] = hashlib.sha256(labels.tobytes()).hexdigest()
+        record["extras"] = output.extras
+        record["status"] = "ok"
+    except KeyboardInterrupt:
+        raise
+    except MvbenchError as exc:
+        record["error"] = f"{type(exc).__name__}: {exc}"
+    except Exception as exc:  # a method bug must not end the other trials
+        record["error"] = f"{type(exc).__name__}: {exc}"
+        record["traceback"] = traceback.format_exc(limit=6)
+    record["wall_time"] = time.perf_counter() - started
+    record["peak_rss_mb"] = round(_peak_rss_mb(), 1)
+    if device.type == "cuda":
+        record["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
+    return record
+
+
+def run_trials(trials: Iterable[Trial], settings: Settings, registry: Registry, out_dir: Path,
+               *, progress_factory: Callable[[ResolvedTrial], Progress] | None = None,
+               on_record: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+    """Resolve all trials first (so a typo fails before any training), then run them in order,
+    appending each record to ``out_dir/trials.jsonl`` as soon as it is finished."""
+    resolved = [resolve(t, registry) for t in trials]
+    resolve_device(settings.device)
+    check_precision(settings.precision)
+    cache = DatasetCache(settings.data_dir)
+    records = []
+    for item in resolved:
+        progress = progress_factory(item) if progress_factory else None
+        record = run_resolved(item, settings, cache, progress)
+        append_record(out_dir / RECORDS_FILE, record)
+        registry.trial_finished(record)
+        records.append(record)
+        if on_record:
+            on_record(record)
+    return records

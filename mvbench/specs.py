@@ -1,0 +1,141 @@
+"""The data types that plugins exchange with the core.
+
+A plugin contributes *specs* (what it is called, what options it takes, a function that does
+the work); the core resolves options, seeds, masks and records, and calls the function.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from mvbench.options import Option
+
+
+@dataclass
+class Dataset:
+    """A loaded multi-view dataset.
+
+    ``views`` are float32 arrays of shape (N, d_v); ``labels`` are int64 in 0..K-1;
+    ``observed`` is an optional fixed (N, V) bool mask shipped with the file (True = observed),
+    used by the ``file`` missingness mechanism to reproduce published incomplete settings.
+    """
+
+    name: str
+    views: list[np.ndarray]
+    labels: np.ndarray
+    n_clusters: int
+    source: str = ""
+    citation: str = ""
+    preprocessing: list[str] = field(default_factory=list)
+    observed: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        n = len(self.labels)
+        if not self.views:
+            raise ValueError(f"dataset {self.name!r} has no views")
+        for v, x in enumerate(self.views):
+            if x.ndim != 2 or x.shape[0] != n:
+                raise ValueError(
+                    f"dataset {self.name!r}: view {v} has shape {x.shape}, expected ({n}, d)"
+                )
+        if self.observed is not None and self.observed.shape != (n, len(self.views)):
+            raise ValueError(f"dataset {self.name!r}: observed mask shape {self.observed.shape}")
+
+    @property
+    def n_samples(self) -> int:
+        return len(self.labels)
+
+    @property
+    def n_views(self) -> int:
+        return len(self.views)
+
+    @property
+    def dims(self) -> list[int]:
+        return [x.shape[1] for x in self.views]
+
+
+class Progress(Protocol):
+    """What a method may report while it trains (the runner shows it and checks the loss)."""
+
+    def stage(self, name: str, total: int) -> None:
+        """Start a named stage of ``total`` epochs."""
+
+    def epoch(self, loss: float | None = None) -> None:
+        """One epoch of the current stage is done; a non-finite loss aborts the trial."""
+
+
+@dataclass
+class MethodInput:
+    """Everything a method sees. It never sees the labels.
+
+    ``views`` are float32 tensors (N, d_v) on ``device``. For a method that handles missing
+    views, rows where ``mask[:, v]`` is False hold NaN, so reading them fails loudly; for one
+    that does not, the runner has filled them (see ``fill``) and ``mask`` still says which
+    rows were filled.
+    """
+
+    views: list[torch.Tensor]
+    mask: torch.Tensor
+    n_clusters: int
+    options: Mapping[str, Any]
+    seed: int
+    device: torch.device
+    precision: str
+    progress: Progress
+    dataset_name: str = ""
+
+
+@dataclass
+class MethodOutput:
+    """One label per sample (int, length N) and optional JSON-serialisable extras."""
+
+    labels: np.ndarray
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """A clustering method. ``presets`` maps a dataset name to option overrides that the
+    method documents (applied before the user's ``--set``)."""
+
+    name: str
+    fit_predict: Callable[[MethodInput], MethodOutput]
+    description: str
+    citation: str = ""
+    options: tuple[Option, ...] = ()
+    handles_missing: bool = False
+    presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # ``mvbench run`` without --method picks the installed method with the highest priority.
+    default_priority: int = 0
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A dataset. ``load(options, data_dir)`` returns a :class:`Dataset`; ``summary`` holds
+    facts known without loading (N, V, K, dims) for listings."""
+
+    name: str
+    load: Callable[[Mapping[str, Any], str], Dataset]
+    description: str
+    citation: str = ""
+    options: tuple[Option, ...] = ()
+    aliases: tuple[str, ...] = ()
+    summary: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MissingnessSpec:
+    """A missing-view mechanism. ``make_mask(dataset, options, rng)`` returns an (N, V) bool
+    array, True = observed; every row must keep at least one view. ``definition`` is the
+    one-line meaning of its parameters, copied into every result row."""
+
+    name: str
+    make_mask: Callable[[Dataset, Mapping[str, Any], np.random.Generator], np.ndarray]
+    description: str
+    definition: str
+    options: tuple[Option, ...] = ()

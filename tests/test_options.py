@@ -1,0 +1,78 @@
+import pytest
+
+from mvbench.errors import MvbenchError
+from mvbench.options import Option, resolve_options, split_assignment
+
+OPTIONS = (
+    Option("lr", "float", 3e-4, "learning rate", minimum=0.0),
+    Option("epochs", "int", 10, "epochs", minimum=0),
+    Option("balance", "bool", True, "balance term"),
+    Option("widths", "list[int]", (500, 500), "hidden widths"),
+    Option("rates", "list[float]", (0.1,), "rates"),
+    Option("weighting", "str", "wasserstein", "view weighting", choices=("wasserstein", "uniform")),
+)
+
+
+@pytest.mark.parametrize("given, name, expected", [
+    ({"lr": "0.01"}, "lr", 0.01),
+    ({"lr": "1e-3"}, "lr", 1e-3),
+    ({"epochs": "5"}, "epochs", 5),
+    ({"epochs": "1e2"}, "epochs", 100),
+    ({"balance": "false"}, "balance", False),
+    ({"balance": "On"}, "balance", True),
+    ({"widths": "64,32"}, "widths", (64, 32)),
+    ({"widths": "[8]"}, "widths", (8,)),
+    ({"rates": "0.1, 0.2,0.3"}, "rates", (0.1, 0.2, 0.3)),
+    ({"weighting": "uniform"}, "weighting", "uniform"),
+    ({"epochs": 7}, "epochs", 7),
+    ({"lr": 1}, "lr", 1.0),
+])
+def test_typed_parsing(given, name, expected):
+    values = resolve_options(OPTIONS, given)
+    assert values[name] == expected
+    assert type(values[name]) is type(expected)
+
+
+def test_defaults_fill_everything():
+    values = resolve_options(OPTIONS, {})
+    assert values == {"lr": 3e-4, "epochs": 10, "balance": True, "widths": (500, 500),
+                      "rates": (0.1,), "weighting": "wasserstein"}
+
+
+def test_unknown_option_lists_valid_ones_with_did_you_mean():
+    with pytest.raises(MvbenchError) as info:
+        resolve_options(OPTIONS, {"epoch": "3"}, owner="method 'x'")
+    message = str(info.value)
+    assert "unknown option of method 'x' 'epoch'" in message
+    assert "did you mean 'epochs'" in message
+    assert "balance, epochs, lr, rates, weighting, widths" in message
+
+
+@pytest.mark.parametrize("given, fragment", [
+    ({"epochs": "2.5"}, "'epochs': '2.5' is not a valid int; e.g. epochs=3"),
+    ({"balance": "maybe"}, "'balance': 'maybe' is not a valid bool"),
+    ({"lr": "fast"}, "'lr': 'fast' is not a valid float"),
+    ({"widths": "a,b"}, "'widths': 'a' is not a valid list[int]"),
+    ({"weighting": "magic"}, "'weighting': 'magic' is not allowed; choose one of wasserstein, uniform"),
+    ({"lr": "-1"}, "'lr': -1.0 is below the minimum 0.0"),
+    ({"epochs": True}, "'epochs': True is not a valid int"),
+])
+def test_bad_values_name_option_value_and_type(given, fragment):
+    with pytest.raises(MvbenchError) as info:
+        resolve_options(OPTIONS, given)
+    assert fragment in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_split_assignment():
+    assert split_assignment("lr=0.1") == ("lr", "0.1")
+    assert split_assignment("widths=1,2=3") == ("widths", "1,2=3")
+    with pytest.raises(MvbenchError, match="expected name=value"):
+        split_assignment("lr")
+
+
+def test_bad_declaration_is_rejected():
+    with pytest.raises(ValueError, match="type 'complex'"):
+        Option("x", "complex", 1, "bad type")
+    with pytest.raises(MvbenchError):
+        Option("x", "int", "three", "bad default")

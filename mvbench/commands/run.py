@@ -81,9 +81,12 @@ def handle(args: argparse.Namespace) -> int:
               for seed in parse_seeds(args.seeds)]
     out_dir = Path(args.out) if args.out else default_out_dir("run")
     settings = Settings(device=args.device, precision=args.precision, data_dir=args.data_dir)
-    records = _run_with_display(trials, settings, registry, out_dir, quiet=args.quiet)
-    all_records = read_records(out_dir / RECORDS_FILE)
-    summary = write_summary(out_dir, all_records)
+    try:
+        records = _run_with_display(trials, settings, registry, out_dir, quiet=args.quiet)
+    finally:
+        # Also after Ctrl-C: the summary then covers the trials that finished.
+        if (out_dir / RECORDS_FILE).exists():
+            summary = write_summary(out_dir, read_records(out_dir / RECORDS_FILE))
     console.print(results_table(records))
     console.print(f"records: {out_dir / RECORDS_FILE}  summary: {summary}", highlight=False)
     failed = [r for r in records if r["status"] != "ok"]

@@ -20,12 +20,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from mvbench.datadir import resolve_data_dir
 from mvbench.device import check_precision, device_name, resolve_device
 from mvbench.errors import MvbenchError
 from mvbench.metrics import DEFINITIONS as METRIC_DEFINITIONS
 from mvbench.metrics import evaluate
 from mvbench.missing import FILL_STRATEGIES, blank_missing, fill_missing, make_mask
 from mvbench.options import resolve_options
+from mvbench.pathdataset import PATH_OPTIONS, dataset_from_path
 from mvbench.progress import QuietProgress
 from mvbench.provenance import versions
 from mvbench.registry import Registry
@@ -97,7 +99,8 @@ def resolve(trial: Trial, registry: Registry) -> ResolvedTrial:
         raise MvbenchError(f"unknown fill strategy {trial.fill!r}; choose one of {', '.join(FILL_STRATEGIES)}")
     if is_path_dataset(trial.dataset):
         dataset_spec, dataset_name = None, trial.dataset
-        dataset_options = dict(trial.dataset_options)
+        dataset_options = resolve_options(PATH_OPTIONS, trial.dataset_options,
+                                          owner=f"dataset file {trial.dataset!r}")
     else:
         dataset_spec = registry.dataset(trial.dataset)
         dataset_name = dataset_spec.name
@@ -127,13 +130,9 @@ class DatasetCache:
         return self._cache[key]
 
     def _load(self, resolved: ResolvedTrial) -> Dataset:
-        from mvbench.datadir import resolve_data_dir
-
         data_dir = str(resolve_data_dir(self.data_dir))
         if resolved.dataset is None:
-            from mvbench.pathdataset import dataset_from_path
-
-            return dataset_from_path(resolved.dataset_name.removeprefix("mat:"), resolved.dataset_options)
+            return dataset_from_path(resolved.dataset_name, resolved.dataset_options, data_dir)
         return resolved.dataset.load(resolved.dataset_options, data_dir)
 
 

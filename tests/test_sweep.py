@@ -1,0 +1,294 @@
+"""Suite files, grid expansion, trial keys, resume after an interrupt, and the sweep command."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+from mvbench.errors import MvbenchError
+from mvbench.registry import get_registry
+from mvbench.results import RECORDS_FILE, read_records
+from mvbench.runner import Settings, Trial, resolve
+from mvbench.sweep import (DONE, FAILED, SequentialExecutor, expand, load_suite, plan,
+                           run_sweep, to_run)
+
+PLUGIN = "mvbench_sweep_testplugin"
+PLUGIN_SOURCE = '''
+import numpy as np
+from mvbench.hookspecs import hookimpl
+from mvbench.options import Option
+from mvbench.specs import MethodOutput, MethodSpec
+
+# interrupt_at: the call number that raises KeyboardInterrupt; fail_seed: a seed that fails.
+state = {"calls": 0, "interrupt_at": None, "fail_seed": None}
+
+
+def _fit(inputs):
+    state["calls"] += 1
+    if state["calls"] == state["interrupt_at"]:
+        raise KeyboardInterrupt
+    if inputs.seed == state["fail_seed"]:
+        raise ValueError("planned failure")
+    return MethodOutput(labels=np.arange(inputs.mask.shape[0]) % inputs.n_clusters)
+
+
+SPEC = MethodSpec(name="counted", fit_predict=_fit, description="test: counts its calls",
+                  options=(Option("a", "int", 1, "a number"), Option("b", "str", "x", "a text")))
+
+
+@hookimpl
+def mvbench_methods():
+    return [SPEC]
+'''
+SMALL = {"samples": 30, "dims": [4]}
+CPU = Settings(device="cpu")
+
+
+@pytest.fixture(scope="module")
+def plugin(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("plugin")
+    (folder / f"{PLUGIN}.py").write_text(PLUGIN_SOURCE)
+    sys.path.insert(0, str(folder))
+    module = __import__(PLUGIN)
+    yield module
+    sys.path.remove(str(folder))
+
+
+@pytest.fixture
+def state(plugin):
+    plugin.state.update(calls=0, interrupt_at=None, fail_seed=None)
+    return plugin.state
+
+
+@pytest.fixture
+def registry(plugin):
+    return get_registry((PLUGIN,))
+
+
+def suite_from(text: str, tmp_path: Path, name: str = "demo") -> Path:
+    path = tmp_path / f"{name}.toml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+BASIC = """
+    [suite]
+    seeds = 2
+    device = "cpu"
+
+    [method_options.counted]
+    a = 5
+
+    [[methods]]
+    name = "full"
+    method = "counted"
+
+    [[methods]]
+    name = "ablation"
+    method = "counted"
+    options = { b = "y" }
+
+    [[datasets]]
+    name = "synthetic"
+    options = { samples = 30, dims = [4] }
+
+    [[missing]]
+    mechanism = "none"
+
+    [[missing]]
+    mechanism = "mcar"
+    rates = [0.1, 0.3]
+"""
+
+
+def test_grid_expands_cells_with_seeds_innermost(tmp_path):
+    suite = load_suite(suite_from(BASIC, tmp_path))
+    items = expand(suite)
+    assert suite.name == "demo" and suite.seeds == (0, 1)
+    assert len(items) == 2 * 3 * 2  # option sets x missingness settings x seeds
+    cells = [(i.trial.missing, i.rate, i.trial.option_set, i.trial.seed) for i in items]
+    assert cells[:4] == [("none", 0.0, "full", 0), ("none", 0.0, "full", 1),
+                         ("none", 0.0, "ablation", 0), ("none", 0.0, "ablation", 1)]
+    assert [i.trial.missing_options for i in items if i.trial.missing == "mcar"][::4] == [{"rate": 0.1}, {"rate": 0.3}]
+    ablation = next(i.trial for i in items if i.trial.option_set == "ablation")
+    assert ablation.method_options == {"a": 5, "b": "y"}  # [method_options] shared, entry wins
+    assert suite.results_file == tmp_path / "results" / "demo" / RECORDS_FILE
+
+
+def test_grid_blocks_restrict_methods_datasets_and_missingness(tmp_path):
+    text = BASIC + """
+    [[datasets]]
+    name = "synthetic"
+    label = "synthetic-4v"
+    options = { samples = 30, dims = [4], views = 4 }
+    rate = 0.2
+
+    [[grid]]
+    methods = ["full"]
+    datasets = ["synthetic"]
+    missing = [{ mechanism = "none" }]
+    """
+    items = expand(load_suite(suite_from(text, tmp_path)))
+    # "synthetic" names both entries; the label and the nominal rate come from each entry.
+    assert [(i.dataset_label, i.rate, i.trial.option_set) for i in items[::2]] == [
+        ("synthetic", 0.0, "full"), ("synthetic-4v", 0.0, "full")]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[suite]\nseed = 2\n", "unknown key in [suite] 'seed' (did you mean 'seeds'?)"),
+    ("[suite]\nname = 'other'\n", "differs from the file name"),
+    ("[[methods]]\nmethod = 'kmeans'\nopts = {}\n[[datasets]]\nname = 'synthetic'\n",
+     "did you mean 'options'?"),
+    ("[suite]\nseeds = [1, 1]\n[[methods]]\nmethod = 'kmeans'\n[[datasets]]\nname = 'synthetic'\n",
+     "distinct integers"),
+    ("[[methods]]\nmethod = 'kmeans'\n[[datasets]]\nname = 'synthetic'\n[[missing]]\nmechanism = 'mcar'\nrates = [2]\n",
+     "rate of 'mcar' must be a number in [0, 1]"),
+    ("[[methods]]\nmethod = 'kmeans'\n[[datasets]]\nname = 'synthetic'\n[[grid]]\nmethods = ['kmean']\n",
+     "did you mean 'kmeans'?"),
+])
+def test_suite_mistakes_are_one_line_errors(tmp_path, text, message):
+    with pytest.raises(MvbenchError) as info:
+        load_suite(suite_from(text, tmp_path))
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_unknown_plugins_and_options_fail_before_any_trial_runs(tmp_path, registry, state):
+    for wrong, message in [("method = 'kmean'", "unknown method 'kmean' (did you mean 'kmeans'?)"),
+                           ("method = 'counted'\noptions = { c = 1 }", "unknown option of method 'counted' 'c'")]:
+        text = f"[[methods]]\n{wrong}\n[[datasets]]\nname = 'synthetic'\n"
+        suite = load_suite(suite_from(text, tmp_path))
+        with pytest.raises(MvbenchError, match=message.replace("(", r"\(").replace(")", r"\)").replace("?", r"\?")):
+            plan(expand(suite), registry, CPU)
+    rates_on_none = "[[methods]]\nmethod = 'counted'\n[[datasets]]\nname = 'synthetic'\n" \
+                    "[[missing]]\nmechanism = 'none'\nrates = [0.5]\n"
+    with pytest.raises(MvbenchError, match="has no rate option"):
+        plan(expand(load_suite(suite_from(rates_on_none, tmp_path))), registry, CPU)
+    assert state["calls"] == 0
+
+
+def test_two_option_sets_that_resolve_to_the_same_trial_are_rejected(tmp_path, registry):
+    text = ("[[methods]]\nname = 'x'\nmethod = 'counted'\n[[methods]]\nname = 'y'\nmethod = 'counted'\n"
+            "options = { a = 1 }\n[[datasets]]\nname = 'synthetic'\n")
+    with pytest.raises(MvbenchError, match="'x' on 'synthetic' and 'y' on 'synthetic' resolve to the same trial"):
+        plan(expand(load_suite(suite_from(text, tmp_path))), registry, CPU)
+
+
+def key_of(registry, **options) -> str:
+    trial = Trial(method="counted", dataset="synthetic", seed=options.pop("seed", 0),
+                  method_options=options, dataset_options=SMALL)
+    return resolve(trial, registry).key(torch.device("cpu"), "fp32")
+
+
+def test_trial_keys_ignore_option_order_and_spelling_but_not_values(registry):
+    assert key_of(registry, a=3, b="y") == key_of(registry, b="y", a=3) == key_of(registry, b="y", a="3")
+    assert key_of(registry) == key_of(registry, a=1)  # an explicit default is the same trial
+    assert len({key_of(registry), key_of(registry, a=2), key_of(registry, seed=1)}) == 3
+    trial = Trial(method="counted", dataset="synthetic", seed=0, dataset_options=SMALL)
+    resolved = resolve(trial, registry)
+    assert resolved.key(torch.device("cpu"), "fp32") != resolved.key(torch.device("cpu"), "bf16")
+
+
+def test_trial_keys_are_stable_across_processes(plugin, registry):
+    code = (f"import sys, torch; sys.path.insert(0, {str(Path(plugin.__file__).parent)!r})\n"
+            "from mvbench.registry import get_registry\nfrom mvbench.runner import Trial, resolve\n"
+            f"t = Trial(method='counted', dataset='synthetic', seed=0, method_options={{'b': 'y', 'a': 3}}, "
+            f"dataset_options={SMALL!r})\n"
+            f"print(resolve(t, get_registry(({PLUGIN!r},))).key(torch.device('cpu'), 'fp32'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={"PYTHONHASHSEED": "123", "PATH": ""})
+    assert out.stdout.strip() == key_of(registry, a=3, b="y")
+
+
+def test_resume_after_interrupt_runs_only_what_is_left(tmp_path, registry, state):
+    items = expand(load_suite(suite_from(BASIC, tmp_path)))
+    results = tmp_path / "out" / RECORDS_FILE
+    planned = plan(items, registry, CPU)
+    state["interrupt_at"] = 5
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(planned, CPU, (PLUGIN,), SequentialExecutor(), results, suite="demo")
+    kept = read_records(results)
+    assert len(kept) == 4 and all(r["status"] == "ok" and r["suite"] == "demo" for r in kept)
+    assert [r["option_set"] for r in kept] == ["full", "full", "ablation", "ablation"]
+
+    again = plan(items, registry, CPU, read_records(results))
+    assert [p.state for p in again].count(DONE) == 4
+    pending = to_run(again, retry_failed=False)
+    assert [p.key for p in pending] == [p.key for p in again[4:]]
+    run_sweep(pending, CPU, (PLUGIN,), SequentialExecutor(), results, suite="demo")
+    records = read_records(results)
+    assert state["calls"] == 5 + 8  # the interrupted call, then only the 8 trials left
+    assert sorted(r["trial_key"] for r in records) == sorted(p.key for p in again)
+    assert to_run(plan(items, registry, CPU, records), retry_failed=True) == []
+
+
+def test_failed_trials_rerun_only_on_request(tmp_path, registry, state):
+    items = expand(load_suite(suite_from(BASIC, tmp_path)))[:4]
+    results = tmp_path / RECORDS_FILE
+    state["fail_seed"] = 1
+    run_sweep(plan(items, registry, CPU), CPU, (PLUGIN,), SequentialExecutor(), results, suite=None)
+    planned = plan(items, registry, CPU, read_records(results))
+    assert [p.state for p in planned] == [DONE, FAILED, DONE, FAILED]
+    assert to_run(planned, retry_failed=False) == []
+    assert [p.trial.seed for p in to_run(planned, retry_failed=True)] == [1, 1]
+    state["fail_seed"] = None
+    run_sweep(to_run(planned, retry_failed=True), CPU, (PLUGIN,), SequentialExecutor(), results, suite=None)
+    assert {p.state for p in plan(items, registry, CPU, read_records(results))} == {DONE}
+
+
+def _counts(out: str) -> list[list[str]]:
+    """The cells of the dry-run table's rows (dataset ... done failed left)."""
+    rows = []
+    for line in out.splitlines():
+        cells = [c.strip() for c in line.strip("│┃ ").split("│")]
+        if len(cells) == 7 and cells[-1].isdigit():
+            rows.append(cells)
+    return rows
+
+
+def test_sweep_command_dry_run_shows_done_failed_and_left(tmp_path, cli, state):
+    suite = suite_from(BASIC, tmp_path)
+    code, out, _ = cli("-p", PLUGIN, "sweep", str(suite), "--dry-run")
+    assert code == 0 and "12 trials: 0 done, 0 failed, 12 left" in out
+    assert _counts(out)[0] == ["synthetic", "none", "0", "full", "0", "0", "2"]
+    assert state["calls"] == 0
+    state["fail_seed"] = 1
+    code, out, _ = cli("-p", PLUGIN, "sweep", str(suite), "-q")
+    assert code == 1 and "6 ok, 6 failed" in out and "--retry-failed" in out
+    code, out, _ = cli("-p", PLUGIN, "sweep", str(suite), "--dry-run")
+    assert "12 trials: 6 done, 6 failed, 0 left; 0 to run" in out
+    assert _counts(out)[0][-3:] == ["1", "1", "0"]
+    assert len(read_records(tmp_path / "results" / "demo" / RECORDS_FILE)) == 12
+
+
+def test_adhoc_sweep_resumes_in_the_same_folder(tmp_path, cli, monkeypatch, state):
+    monkeypatch.chdir(tmp_path)
+    argv = ["-p", PLUGIN, "sweep", "--method", "counted", "--dataset", "synthetic", "--missing", "none,mcar",
+            "--rates", "0.1,0.3", "--seeds", "2", "--set", "dataset.samples=30", "--set", "a=2", "-q"]
+    code, out, _ = cli(*argv)
+    assert code == 0 and "6 trials: 0 done" in out
+    folders = list((tmp_path / "mvbench-results").iterdir())
+    assert len(folders) == 1 and folders[0].name.startswith("sweep-")
+    records = read_records(folders[0] / RECORDS_FILE)
+    assert [(r["missing"], r["missing_options"].get("rate")) for r in records[::2]] == [
+        ("none", None), ("mcar", 0.1), ("mcar", 0.3)]
+    assert {r["option_set"] for r in records} == {"a=2"} and {r["suite"] for r in records} == {None}
+    code, out, _ = cli(*argv)
+    assert "6 trials: 6 done, 0 failed, 0 left; 0 to run" in out and state["calls"] == 6
+    more_seeds = ["3" if a == "2" and argv[i - 1] == "--seeds" else a for i, a in enumerate(argv)]
+    code, out, _ = cli(*more_seeds)
+    assert "9 trials: 6 done, 0 failed, 3 left" in out and state["calls"] == 9
+    assert len(list((tmp_path / "mvbench-results").iterdir())) == 1
+
+
+def test_suite_and_adhoc_arguments_do_not_mix(tmp_path, cli):
+    code, _, err = cli("sweep", str(suite_from(BASIC, tmp_path)), "--method", "kmeans")
+    assert code == 2 and "--method" in err and "edit the file" in err
+    code, _, err = cli("sweep", "--method", "kmeans")
+    assert code == 2 and "--dataset" in err
+    code, _, err = cli("sweep", str(tmp_path / "absent.toml"))
+    assert code == 2 and "not found" in err

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.markup import escape
 from rich.table import Table
 
 from mvbench.console import console
@@ -91,7 +92,7 @@ def handle(args: argparse.Namespace) -> int:
     console.print(f"records: {out_dir / RECORDS_FILE}  summary: {summary}", highlight=False)
     failed = [r for r in records if r["status"] != "ok"]
     for record in failed:
-        console.print(f"[red]seed {record['seed']} failed:[/] {record.get('error')}", highlight=False)
+        console.print(f"[red]seed {record['seed']} failed:[/] {escape(str(record.get('error')))}", highlight=False)
     return 1 if len(failed) == len(records) else 0
 
 

@@ -16,19 +16,13 @@ from mvbench.errors import MvbenchError
 from mvbench.progress import RichTrialProgress
 from mvbench.results import RECORDS_FILE, options_label, read_records
 from mvbench.runner import ResolvedTrial, Settings, Trial
-from mvbench.sweep import (DONE, FAILED, LEFT, Executor, PlannedTrial, SequentialExecutor, SweepTrial,
+from mvbench.sweep import (DONE, FAILED, LEFT, Executor, PlannedTrial, SweepTrial,
                            adhoc_name, expand, load_suite, mark, pin_threads, plan, run_sweep, suite_settings,
                            to_run)
+from mvbench.executors import add_parallel_arguments, executor_from_args
 from mvbench.commands.common import add_trial_arguments, parse_seeds, parse_settings, registry_from
 
 ProgressFactory = Callable[[ResolvedTrial], RichTrialProgress]
-ExecutorFactory = Callable[[argparse.Namespace, ProgressFactory], Executor]
-
-# Executors by --executor name; each builds an Executor from the parsed arguments and, for
-# executors that run trials in this process, the per-trial progress display.
-EXECUTORS: dict[str, ExecutorFactory] = {
-    "sequential": lambda args, progress_factory: SequentialExecutor(progress_factory),
-}
 
 ADHOC_ONLY = ("method", "dataset", "missing", "rates", "seeds", "fill")
 
@@ -60,8 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="show what is done, failed and left per cell; run nothing")
     parser.add_argument("--retry-failed", action="store_true",
                         help="also rerun trials whose records are all failed")
-    parser.add_argument("--executor", default="sequential", choices=sorted(EXECUTORS),
-                        help="how trials run (default sequential)")
+    add_parallel_arguments(parser)  # --executor, --jobs, --gpus, --trials-per-gpu, --address
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress display")
     parser.set_defaults(handler=handle)
 
@@ -139,7 +132,7 @@ def handle(args: argparse.Namespace) -> int:
     try:
         records = run_with_display(pending, settings, tuple(args.plugin), results_file, name,
                                    quiet=args.quiet,
-                                   make_executor=lambda factory: EXECUTORS[args.executor](args, factory))
+                                   make_executor=lambda factory: executor_from_args(args, factory))
     except KeyboardInterrupt:
         console.print(f"[yellow]stopped:[/] finished trials are in {results_file}; rerun the same "
                       f"command to resume", highlight=False)

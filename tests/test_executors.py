@@ -1,0 +1,232 @@
+"""Parallel executors: the local process pool (GPU slots, crashes, Ctrl-C) and Ray.
+
+This module is also the plugin the workers import (``-p test_executors``): spawned pool
+processes inherit the test's sys.path, Ray workers get it through PYTHONPATH.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mvbench import executors
+from mvbench.errors import MvbenchError
+from mvbench.executors import (GpuSlots, LocalPoolExecutor, describe_exit, make_executor, parse_gpus,
+                               ray_task_options, worker_threads)
+from mvbench.hookspecs import hookimpl
+from mvbench.options import Option
+from mvbench.runner import Settings, Trial
+from mvbench.specs import MethodInput, MethodOutput, MethodSpec
+from mvbench.sweep import SequentialExecutor
+
+PLUGINS = ("test_executors",)
+SMALL = {"samples": "60", "dims": "5"}
+CPU = Settings(device="cpu")
+
+
+def _labels(inputs: MethodInput) -> np.ndarray:
+    return np.arange(inputs.mask.shape[0]) % inputs.n_clusters
+
+
+def _crash(inputs: MethodInput) -> MethodOutput:
+    if inputs.seed == inputs.options["crash_seed"]:
+        os._exit(3)  # dies without a word, as a segfault or the OOM killer would
+    return MethodOutput(labels=_labels(inputs))
+
+
+def _env_probe(inputs: MethodInput) -> MethodOutput:
+    return MethodOutput(labels=_labels(inputs), extras={
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+        "torch_threads": torch.get_num_threads(),
+        "sigint_ignored": signal.getsignal(signal.SIGINT) == signal.SIG_IGN,
+    })
+
+
+def _sleep(inputs: MethodInput) -> MethodOutput:
+    time.sleep(inputs.options["seconds"] * inputs.seed)
+    return MethodOutput(labels=_labels(inputs))
+
+
+@hookimpl
+def mvbench_methods() -> list[MethodSpec]:
+    return [
+        MethodSpec(name="crash", fit_predict=_crash, description="test: the worker dies",
+                   options=(Option("crash_seed", "int", 0, "seed whose worker dies"),)),
+        MethodSpec(name="env-probe", fit_predict=_env_probe, description="test: worker environment"),
+        MethodSpec(name="sleep", fit_predict=_sleep, description="test: sleeps seconds x seed",
+                   options=(Option("seconds", "float", 60.0, "seconds per seed"),)),
+    ]
+
+
+def trials(method: str, seeds, **options) -> list[Trial]:
+    return [Trial(method=method, dataset="synthetic", seed=s, dataset_options=SMALL,
+                  method_options=options) for s in seeds]
+
+
+def collect(executor, items, settings=CPU, plugins=PLUGINS) -> list[dict]:
+    records: list[dict] = []
+    executor.run(items, settings, plugins, records.append)
+    return sorted(records, key=lambda r: (r["method"], r["seed"]))
+
+
+def fingerprint(records: list[dict]) -> list[tuple]:
+    return [(r["trial_key"], r["status"], r.get("labels_sha256"), r.get("metrics")) for r in records]
+
+
+# --- pure logic ---------------------------------------------------------------------------
+
+def test_gpu_slots_spread_trials_over_gpus_before_sharing():
+    slots = GpuSlots(["0", "1"], per_gpu=2)
+    assert slots.capacity == 4
+    assert [slots.acquire() for _ in range(3)] == ["0", "1", "0"]
+    slots.release("0")
+    slots.release("0")
+    assert [slots.acquire(), slots.acquire(), slots.acquire()] == ["0", "0", "1"]
+    with pytest.raises(RuntimeError):
+        slots.acquire()
+
+
+def test_threads_per_worker_share_the_cores_and_respect_a_pinned_count():
+    assert worker_threads(2, cores=8, driver_threads=8) == 4
+    assert worker_threads(3, cores=8, driver_threads=8) == 2
+    assert worker_threads(16, cores=8, driver_threads=8) == 1
+    assert worker_threads(2, cores=8, driver_threads=1) == 1
+
+
+def test_option_parsing_and_resources():
+    assert parse_gpus("0, 1") == ["0", "1"]
+    assert parse_gpus("GPU-8a1b,MIG-3") == ["GPU-8a1b", "MIG-3"]
+    for bad in ("", "0,0", "0 1"):
+        with pytest.raises(MvbenchError, match="--gpus"):
+            parse_gpus(bad)
+    assert ray_task_options(None) == {"num_cpus": 1, "max_retries": 0}
+    assert ray_task_options(4) == {"num_cpus": 1, "max_retries": 0, "num_gpus": 0.25, "max_calls": 1}
+    assert describe_exit(-signal.SIGSEGV) == "was killed by SIGSEGV"
+    assert describe_exit(3) == "exited with code 3"
+
+
+def test_make_executor_picks_and_rejects_combinations(monkeypatch):
+    assert isinstance(make_executor(), SequentialExecutor)
+    pool = make_executor(jobs=2)
+    assert isinstance(pool, LocalPoolExecutor) and pool.jobs == 2
+    gpu_pool = make_executor(gpus="0,1", trials_per_gpu=3)
+    assert (gpu_pool.jobs, gpu_pool.gpus, gpu_pool.trials_per_gpu) == (6, ("0", "1"), 3)
+    errors = {
+        "use --executor pool": dict(name="sequential", jobs=2),
+        "needs --gpus": dict(name="pool", trials_per_gpu=2),
+        "exceeds the 2 GPU slots": dict(jobs=3, gpus="0,1"),
+        "add --executor ray": dict(name="pool", address="auto"),
+        "Ray picks the GPUs": dict(name="ray", gpus="0"),
+        "at least 1": dict(jobs=0),
+        "unknown executor": dict(name="dask"),
+    }
+    for message, kwargs in errors.items():
+        with pytest.raises(MvbenchError, match=message):
+            make_executor(**kwargs)
+    monkeypatch.setattr(executors, "find_spec", lambda name: None)
+    with pytest.raises(MvbenchError, match=r"pip install 'mvbench\[ray\]'"):
+        make_executor("ray")
+
+
+def test_cli_rejects_ray_without_ray_before_running(cli, monkeypatch, tmp_path):
+    monkeypatch.setattr(executors, "find_spec", lambda name: None)
+    code, _, err = cli("sweep", "--method", "kmeans", "--dataset", "synthetic", "--seeds", "1",
+                       "--executor", "ray", "--out", str(tmp_path))
+    # (the brackets of 'mvbench[ray]' are checked on the message itself in the test above)
+    assert code == 2 and "needs Ray" in err and "pip install" in err
+    assert not (tmp_path / "trials.jsonl").exists()
+
+
+# --- local pool ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def sequential_kmeans() -> list[dict]:
+    return collect(SequentialExecutor(), trials("kmeans", [0, 1, 2]))
+
+
+@pytest.fixture(scope="module")
+def pooled() -> list[dict]:
+    """Two workers; the third trial kills its worker while the other runs the fourth."""
+    kmeans = trials("kmeans", [0, 1, 2])
+    return collect(LocalPoolExecutor(jobs=2), [*kmeans[:2], *trials("crash", [1], crash_seed=1), kmeans[2]])
+
+
+def test_pool_gives_the_records_of_the_sequential_runner(pooled, sequential_kmeans):
+    kmeans = [r for r in pooled if r["method"] == "kmeans"]
+    assert fingerprint(kmeans) == fingerprint(sequential_kmeans)
+    assert all(r["status"] == "ok" for r in kmeans)
+    assert len({r["worker"]["pid"] for r in kmeans}) < 3  # CPU workers are reused
+    assert {r["worker"]["torch_threads"] for r in kmeans} == {worker_threads(2)}
+
+
+def test_a_crashing_worker_fails_its_trial_and_the_others_finish(pooled):
+    crashed = [r for r in pooled if r["method"] == "crash"]
+    assert len(crashed) == 1 and crashed[0]["status"] == "failed" and crashed[0]["seed"] == 1
+    assert "exited with code 3" in crashed[0]["error"]
+    assert crashed[0]["trial_key"] and crashed[0]["method_options"] == {"crash_seed": 1}
+    assert len(pooled) == 4 and not mp.active_children()
+
+
+def test_gpu_slots_reach_the_workers_before_they_start():
+    settings = Settings(device="auto")  # --gpus refuses --device cpu; no GPU here, so CPU
+    alive_at_record: list[bool] = []
+
+    def on_record(record: dict) -> None:
+        alive_at_record.append(record["worker"]["pid"] in {p.pid for p in mp.active_children()})
+        records.append(record)
+
+    records: list[dict] = []
+    LocalPoolExecutor(jobs=2, gpus=("0", "1")).run(trials("env-probe", [0, 1]), settings, PLUGINS, on_record)
+    records.sort(key=lambda r: r["seed"])
+    extras = [r["extras"] for r in records]
+    assert [e["cuda_visible_devices"] for e in extras] == ["0", "1"]  # started together: one GPU each
+    threads = worker_threads(2)
+    assert all(e["omp_num_threads"] == str(threads) and e["torch_threads"] == threads for e in extras)
+    assert all(e["sigint_ignored"] for e in extras)  # Ctrl-C is the driver's to handle
+    # A GPU trial's process is gone before its record is reported: nothing leaks into the next.
+    assert alive_at_record == [False, False]
+    assert os.environ.get("CUDA_VISIBLE_DEVICES") not in ("0", "1")
+    with pytest.raises(MvbenchError, match="--device cuda or auto"):
+        LocalPoolExecutor(jobs=1, gpus=("0",)).run([], CPU, PLUGINS, print)
+
+
+def test_ctrl_c_stops_the_workers_and_keeps_finished_records():
+    kept: list[dict] = []
+
+    def on_record(record: dict) -> None:
+        kept.append(record)
+        # Ctrl-C while the worker sleeps through the next trial (60 s)
+        threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
+
+    start = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt):
+        LocalPoolExecutor(jobs=1).run(trials("sleep", [0, 1]), CPU, PLUGINS, on_record)
+    assert [r["seed"] for r in kept] == [0]
+    assert time.perf_counter() - start < 50
+    assert not mp.active_children()
+
+
+# --- Ray ----------------------------------------------------------------------------------
+
+def test_ray_gives_the_records_of_the_sequential_runner(sequential_kmeans, monkeypatch):
+    ray = pytest.importorskip("ray", reason="Ray is an optional extra (pip install 'mvbench[ray]')")
+    path = [str(Path(__file__).resolve().parent), os.environ.get("PYTHONPATH")]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, path)))  # Ray workers import this module
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        items = [*trials("kmeans", [0, 1, 2]), *trials("crash", [1], crash_seed=1)]
+        records = collect(make_executor("ray"), items)
+    finally:
+        ray.shutdown()
+    crashed, ok = records[0], records[1:]
+    assert fingerprint(ok) == fingerprint(sequential_kmeans)
+    assert crashed["status"] == "failed" and "WorkerCrashedError" in crashed["error"]

@@ -427,7 +427,7 @@ def add_parallel_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("parallel trials")
     group.add_argument("--executor", choices=EXECUTOR_NAMES, default=None,
                        help="sequential (default), pool (the default with --jobs N > 1 or --gpus: "
-                            "one fresh process per trial) or ray (a Ray cluster; "
+                            "spawned workers, a fresh process for every GPU trial) or ray (a Ray cluster; "
                             f"{RAY_INSTALL})")
     group.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
                        help="trials at a time (pool: default one per core, or one per GPU slot; "

@@ -1,0 +1,359 @@
+"""DIMVC-HIA (AAAI 2026): deep incomplete multi-view clustering via hierarchical imputation
+and alignment. Handles missing views natively: only observed rows are ever encoded.
+
+Per batch: encode observed rows, predict q; view semantic similarity from co-observed samples;
+level-1 imputation of missing assignments from the most similar observed view; level-2
+imputation of missing features from cluster prototypes; reconstruction, EBM compactness and
+similarity-weighted contrastive assignment alignment (CAA). See dimvc_hia_parts for the parts
+and the choices the specification leaves open.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from mvbench.errors import MvbenchError
+from mvbench.hookspecs import hookimpl
+from mvbench.nn import autocast, minibatches, torch_generator
+from mvbench.options import Option, resolve_options
+from mvbench.specs import MethodInput, MethodOutput, MethodSpec
+from mvbench_plugins.methods.dimvc_hia_parts import (
+    DimvcHiaNet,
+    caa_pair_terms,
+    cluster_prototypes,
+    ebm_loss,
+    impute_assignments,
+    impute_features,
+    view_pairs,
+    view_similarity,
+)
+
+OPTIONS = (
+    Option("alpha", "float", 0.1, "weight of the EBM loss (0 = energy nets never evaluated)", minimum=0.0),
+    Option("beta", "float", 0.01, "weight of contrastive assignment alignment (0 = no CAA)", minimum=0.0),
+    Option("gamma", "float", 1.0, "weight of the reconstruction loss (0 = none)", minimum=0.0),
+    Option("tau_l", "float", 1.0, "temperature of the cluster-level contrast L_label", minimum=1e-6),
+    Option("sim_normalization", "str", "dot",
+           "view similarity on sharpened columns: dot product (reference) or cosine",
+           choices=("dot", "cosine")),
+    Option("hidden", "list[int]", (256, 512, 1024), "hidden sizes of each view's encoder", minimum=1),
+    Option("latent_dim", "int", 1024, "size of the latent features h", minimum=1),
+    Option("low_dim", "int", 1024, "hidden size of the cluster predictor", minimum=1),
+    Option("batch_size", "int", 200, "mini-batch size", minimum=1),
+    Option("pre_epochs", "int", 100, "epochs of masked reconstruction pre-training", minimum=0),
+    Option("epochs", "int", 200, "epochs of the full loss", minimum=0),
+    Option("lr", "float", 1e-4, "Adam learning rate", minimum=0.0),
+    Option("assignment_imputation", "bool", True,
+           "level 1: impute a missing view's q from the most similar observed view; off = "
+           "CAA on co-observed rows only, labels from the observed views"),
+    Option("feature_imputation", "bool", True,
+           "level 2: impute a missing view's features from cluster prototypes; off = missing "
+           "entries are left out of reconstruction and EBM"),
+    Option("label_aware_negatives", "bool", True,
+           "view similarity drops negatives whose largest entry is on the anchor's sample"),
+    Option("sim_weighting", "str", "similarity",
+           "weight of each view pair's CAA: view similarity or uniform (1)",
+           choices=("similarity", "uniform")),
+    Option("caa_weighting", "str", "code",
+           "code: sim * beta * (L_label + L_prob) (reference); paper: sim * beta * L_label + "
+           "beta * L_prob", choices=("code", "paper")),
+    Option("prototype_scope", "str", "batch",
+           "level-2 prototypes from the batch (reference) or from all observed samples "
+           "(refreshed each epoch, the paper)", choices=("batch", "full")),
+    Option("reconstruct_missing", "bool", True,
+           "full-loss stage also reconstructs imputed entries toward an all-zero target "
+           "(reference); false = observed rows only"),
+)
+
+PRESETS = {
+    "handwritten": {"hidden": (256, 512, 1024), "latent_dim": 1024, "batch_size": 200},
+    "mnist-usps": {"latent_dim": 1500, "batch_size": 50},
+    "fashion": {"hidden": (256, 512), "latent_dim": 2000, "batch_size": 100, "low_dim": 500, "tau_l": 0.5},
+    "bdgp": {"hidden": (256, 512), "latent_dim": 2000, "batch_size": 200},
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    """The resolved options, typed."""
+
+    alpha: float
+    beta: float
+    gamma: float
+    tau_l: float
+    sim_normalization: str
+    hidden: tuple[int, ...]
+    latent_dim: int
+    low_dim: int
+    batch_size: int
+    pre_epochs: int
+    epochs: int
+    lr: float
+    assignment_imputation: bool
+    feature_imputation: bool
+    label_aware_negatives: bool
+    sim_weighting: str
+    caa_weighting: str
+    prototype_scope: str
+    reconstruct_missing: bool
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any] | None) -> Config:
+        return cls(**resolve_options(OPTIONS, options, owner="method 'dimvc-hia'"))
+
+
+@dataclass
+class BatchForward:
+    """What one batch's forward pass produces before the losses."""
+
+    h: Tensor  # (B, V, latent), zero where missing
+    q: Tensor  # (B, V, K), zero where missing
+    sim: Tensor  # (V, V)
+    q_full: Tensor  # (B, V, K), level-1 imputed (= q when level 1 is off)
+
+
+def forward_batch(model: DimvcHiaNet, xs: Sequence[Tensor], mask: Tensor, cfg: Config) -> BatchForward:
+    """Encode observed rows, compute view similarity and apply level-1 imputation."""
+    h, q = model.encode_observed(xs, mask)
+    sim = view_similarity(q, mask, label_aware=cfg.label_aware_negatives,
+                          normalize=cfg.sim_normalization == "cosine")
+    q_full = impute_assignments(q, mask, sim) if cfg.assignment_imputation else q
+    return BatchForward(h=h, q=q, sim=sim, q_full=q_full)
+
+
+def batch_losses(model: DimvcHiaNet, xs: Sequence[Tensor], mask: Tensor, cfg: Config,
+                 prototypes: tuple[Tensor, Tensor] | None = None) -> dict[str, Tensor]:
+    """The named parts of the full loss on one batch (a part whose weight is 0 is absent and
+    not computed) and their weighted sum under ``"total"``.
+
+    ``xs`` are the batch rows of each view with missing rows already zero-filled (never read
+    as inputs: only observed rows are encoded; zeros are the reconstruction target of imputed
+    entries). ``prototypes`` = full-data (V, K, latent) prototypes and counts, or None for
+    batch prototypes.
+    """
+    fwd = forward_batch(model, xs, mask, cfg)
+    parts: dict[str, Tensor] = {}
+    if cfg.beta > 0:
+        parts["caa"] = _caa_loss(fwd, mask, cfg)
+    if cfg.gamma > 0 or cfg.alpha > 0:
+        h_full, cluster, has_feature = _imputed_features(fwd, mask, cfg, prototypes)
+        if cfg.gamma > 0:
+            rec_rows = has_feature if cfg.reconstruct_missing else mask
+            parts["rec"] = cfg.gamma * _reconstruction_loss(model, xs, h_full, rec_rows)
+        if cfg.alpha > 0:
+            energy, valid = model.energy(h_full[has_feature], cluster[has_feature])
+            parts["ebm"] = cfg.alpha * ebm_loss(energy, valid)
+    parts["total"] = sum(parts.values(), torch.zeros((), device=mask.device))
+    return parts
+
+
+def _imputed_features(fwd: BatchForward, mask: Tensor, cfg: Config,
+                      prototypes: tuple[Tensor, Tensor] | None) -> tuple[Tensor, Tensor, Tensor]:
+    if not cfg.feature_imputation:
+        return fwd.h, fwd.q.argmax(dim=2), mask
+    if prototypes is None:
+        prototypes = cluster_prototypes(fwd.h, fwd.q.argmax(dim=2), mask, fwd.q.shape[2])
+    return impute_features(fwd.h, fwd.q_full, mask, *prototypes)
+
+
+def _caa_loss(fwd: BatchForward, mask: Tensor, cfg: Config) -> Tensor:
+    """``sum_{v<v'} w(v, v') * [L_label + L_prob]`` with the configured weighting."""
+    total = torch.zeros((), device=mask.device)
+    pair_a, pair_b = view_pairs(mask.shape[1])
+    for a, b in zip(pair_a.tolist(), pair_b.tolist()):
+        if cfg.assignment_imputation:
+            q_a, q_b = fwd.q_full[:, a], fwd.q_full[:, b]
+        else:
+            rows = mask[:, a] & mask[:, b]
+            if not bool(rows.any()):
+                continue
+            q_a, q_b = fwd.q[rows, a], fwd.q[rows, b]
+        label, prob = caa_pair_terms(q_a, q_b, cfg.tau_l)
+        sim = fwd.sim[a, b] if cfg.sim_weighting == "similarity" else 1.0
+        if cfg.caa_weighting == "code":
+            total = total + sim * cfg.beta * (label + prob)
+        else:
+            total = total + sim * cfg.beta * label + cfg.beta * prob
+    return total
+
+
+def _reconstruction_loss(model: DimvcHiaNet, xs: Sequence[Tensor], h: Tensor, rows: Tensor) -> Tensor:
+    """``sum_v MSE_v`` over the selected rows of each view (targets: zero-filled views)."""
+    total = torch.zeros((), device=rows.device)
+    for v, (ae, x) in enumerate(zip(model.autoencoders.views, xs)):
+        idx = rows[:, v].nonzero().squeeze(1)
+        if idx.numel():
+            total = total + F.mse_loss(ae.decode(h[idx, v]).float(), x[idx].float())
+    return total
+
+
+def pretrain_loss(model: DimvcHiaNet, xs: Sequence[Tensor], mask: Tensor) -> Tensor:
+    """Masked reconstruction: ``sum_v MSE_v`` over the observed rows only."""
+    total = torch.zeros((), device=mask.device)
+    for v, (ae, x) in enumerate(zip(model.autoencoders.views, xs)):
+        obs = x[mask[:, v]]
+        if obs.shape[0]:
+            total = total + F.mse_loss(ae(obs)[1].float(), obs.float())
+    return total
+
+
+@torch.no_grad()
+def full_data_prototypes(model: DimvcHiaNet, views: Sequence[Tensor], mask: Tensor, batch_size: int,
+                         precision: str) -> tuple[Tensor, Tensor]:
+    """Prototypes (V, K, latent) and counts over every observed sample (paper's level 2)."""
+    sums = counts = None
+    for idx in torch.arange(mask.shape[0], device=mask.device).split(batch_size):
+        m = mask[idx]
+        with autocast(mask.device, precision):
+            h, q = model.encode_observed([x[idx] for x in views], m)
+        s, c = cluster_prototypes(h, q.argmax(dim=2), m, q.shape[2])
+        s = s * c[..., None]
+        sums, counts = (s, c) if sums is None else (sums + s, counts + c)
+    return sums / counts.clamp_min(1)[..., None], counts
+
+
+@torch.no_grad()
+def predict(model: DimvcHiaNet, views: Sequence[Tensor], mask: Tensor, cfg: Config, precision: str
+            ) -> tuple[Tensor, Tensor]:
+    """Labels of all N samples in fixed order (no sample dropped) and the view similarity
+    averaged over the inference batches (weighted by batch size).
+
+    Each batch runs the training forward: similarity, then level-1 imputation; the label is
+    the argmax of the mean imputed q over views (over observed views when level 1 is off).
+    """
+    n, n_views = mask.shape
+    labels, sim_sum = [], torch.zeros(n_views, n_views, device=mask.device)
+    for idx in torch.arange(n, device=mask.device).split(cfg.batch_size):
+        m = mask[idx]
+        with autocast(mask.device, precision):
+            fwd = forward_batch(model, [x[idx] for x in views], m, cfg)
+        weights = torch.ones_like(m) if cfg.assignment_imputation else m
+        mean_q = (fwd.q_full * weights[..., None]).sum(dim=1) / weights.sum(dim=1, keepdim=True)
+        labels.append(mean_q.argmax(dim=1))
+        sim_sum += fwd.sim * idx.numel()
+    return torch.cat(labels), sim_sum / n
+
+
+def _check_input(inp: MethodInput) -> None:
+    mask = inp.mask
+    if mask.dtype != torch.bool or mask.ndim != 2 or mask.shape[1] != len(inp.views):
+        raise MvbenchError(f"dimvc-hia: mask must be a bool (N, {len(inp.views)}) tensor, got "
+                           f"{tuple(mask.shape)} {mask.dtype}; pass the observed-view mask")
+    if not bool(mask.any(dim=1).all()):
+        raise MvbenchError("dimvc-hia: some samples have no observed view; drop them or fix the mask")
+    if inp.n_clusters < 2:
+        raise MvbenchError(f"dimvc-hia: n_clusters must be >= 2, got {inp.n_clusters}")
+
+
+def _build_model(inp: MethodInput, cfg: Config) -> DimvcHiaNet:
+    # Initialise from the trial seed without disturbing the caller's global RNG.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(inp.seed)
+        model = DimvcHiaNet([x.shape[1] for x in inp.views], cfg.hidden, cfg.latent_dim,
+                            cfg.low_dim, inp.n_clusters)
+    return model.to(inp.device)
+
+
+Step = Callable[[Tensor, Any], dict[str, float]]
+
+
+def _run_stage(name: str, epochs: int, step: Step, inp: MethodInput, generator: torch.Generator,
+               batch_size: int, history: dict[str, Any],
+               before_epoch: Callable[[], Any] | None = None) -> None:
+    """Run ``epochs`` epochs of ``step(batch indices, context)`` over shuffled batches (last
+    partial batch dropped); ``before_epoch()`` makes the epoch's context. Records the mean of
+    every returned part per epoch and the epoch's seconds."""
+    inp.progress.stage(name, epochs)
+    n = inp.mask.shape[0]
+    losses, seconds, part_history = [], [], {}
+    for _ in range(epochs):
+        start = time.perf_counter()
+        context = before_epoch() if before_epoch else None
+        sums: dict[str, float] = {}
+        n_batches = 0
+        for idx in minibatches(n, batch_size, generator, device=inp.device):
+            for key, value in step(idx, context).items():
+                sums[key] = sums.get(key, 0.0) + value
+            n_batches += 1
+        seconds.append(time.perf_counter() - start)
+        means = {key: value / n_batches for key, value in sums.items()}
+        losses.append(means.pop("total"))
+        for key, value in means.items():
+            part_history.setdefault(key, []).append(value)
+        inp.progress.epoch(losses[-1])
+    history["loss_history"][name] = losses
+    history["epoch_seconds"][name] = seconds
+    if part_history:
+        history["loss_parts"][name] = part_history
+
+
+def fit_predict(inp: MethodInput) -> MethodOutput:
+    """Train DIMVC-HIA on the observed views and label every sample."""
+    cfg = Config.from_options(inp.options)
+    _check_input(inp)
+    mask = inp.mask.to(inp.device)
+    # Missing rows hold NaN: replace them once so that no arithmetic can ever touch a NaN.
+    views = [torch.where(mask[:, v, None], x.to(inp.device).float(), torch.zeros((), device=inp.device))
+             for v, x in enumerate(inp.views)]
+    model = _build_model(inp, cfg)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    generator = torch_generator(inp.seed, inp.device)
+    history: dict[str, Any] = {"loss_history": {}, "epoch_seconds": {}, "loss_parts": {}}
+
+    def optimise(loss: Tensor) -> None:
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    def pretrain_step(idx: Tensor, _context: Any) -> dict[str, float]:
+        with autocast(inp.device, inp.precision):
+            loss = pretrain_loss(model, [x[idx] for x in views], mask[idx])
+        if loss.requires_grad:
+            optimise(loss)
+        return {"total": float(loss.detach())}
+
+    def train_step(idx: Tensor, prototypes: Any) -> dict[str, float]:
+        with autocast(inp.device, inp.precision):
+            parts = batch_losses(model, [x[idx] for x in views], mask[idx], cfg, prototypes)
+        if parts["total"].requires_grad:
+            optimise(parts["total"])
+        return {key: float(value.detach()) for key, value in parts.items()}
+
+    def refresh_prototypes() -> tuple[Tensor, Tensor] | None:
+        if cfg.prototype_scope != "full" or not cfg.feature_imputation:
+            return None
+        return full_data_prototypes(model, views, mask, cfg.batch_size, inp.precision)
+
+    model.train()
+    _run_stage("pretrain", cfg.pre_epochs, pretrain_step, inp, generator, cfg.batch_size, history)
+    _run_stage("train", cfg.epochs, train_step, inp, generator, cfg.batch_size, history,
+               before_epoch=refresh_prototypes)
+    model.eval()
+    start = time.perf_counter()
+    labels, sim = predict(model, views, mask, cfg, inp.precision)
+    history["epoch_seconds"]["inference"] = [time.perf_counter() - start]
+    return MethodOutput(labels=labels.cpu().numpy(), extras={"view_similarity": sim.cpu().tolist(), **history})
+
+
+SPEC = MethodSpec(
+    name="dimvc-hia",
+    fit_predict=fit_predict,
+    description="DIMVC-HIA: incomplete-view clustering by hierarchical (assignment, then feature) "
+                "imputation, energy-based compactness and similarity-weighted assignment alignment",
+    citation="Deep incomplete multi-view clustering via hierarchical imputation and alignment, AAAI 2026",
+    options=OPTIONS,
+    handles_missing=True,
+    presets=PRESETS,
+)
+
+
+@hookimpl
+def mvbench_methods() -> list[MethodSpec]:
+    return [SPEC]

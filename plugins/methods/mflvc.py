@@ -1,0 +1,248 @@
+"""MFLVC: multi-level feature learning for contrastive multi-view clustering (Xu et al., CVPR 2022).
+
+Per-view autoencoders give low-level features Z^v; a shared feature head gives L2-normalised
+high-level features H^v, contrasted across views per sample; a shared label head gives cluster
+assignments Q^v, contrasted across views per cluster with a balance term. Four stages: 200
+epochs of reconstruction, ``con_epochs`` of the contrastive loss, one k-means on H^v per view
+for pseudo-labels, ``tune_epochs`` full-batch steps of cross-entropy to the pseudo-labels
+(Hungarian-matched to the current predictions every epoch). Defaults follow the authors'
+released code, including its softmax applied twice in the fine-tuning cross-entropy.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from itertools import combinations
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from mvbench.hookspecs import hookimpl
+from mvbench.nn import (
+    MultiViewAutoencoder,
+    adam,
+    autocast,
+    balance_term,
+    cluster_contrastive_loss,
+    hungarian_match,
+    instance_contrastive_loss,
+    kmeans,
+    minibatches,
+    minmax_scale,
+    torch_generator,
+)
+from mvbench.options import Option
+from mvbench.specs import MethodInput, MethodOutput, MethodSpec, Progress
+
+OPTIONS = (
+    Option("pre_epochs", "int", 200, "reconstruction-only pre-training epochs", minimum=0),
+    Option("con_epochs", "int", 50, "contrastive-stage epochs (reference presets per dataset)", minimum=0),
+    Option("tune_epochs", "int", 50, "fine-tuning epochs, one full-batch step each", minimum=0),
+    Option("lr", "float", 3e-4, "Adam learning rate (one optimiser for the whole run)", minimum=0.0),
+    Option("weight_decay", "float", 0.0, "Adam weight decay", minimum=0.0),
+    Option("batch_size", "int", 256, "mini-batch size; the last partial batch is dropped", minimum=1),
+    Option("hidden", "list[int]", (500, 500, 2000), "encoder hidden widths (decoder mirrors)", minimum=1),
+    Option("feature_dim", "int", 512, "low-level feature size f of Z^v", minimum=1),
+    Option("high_dim", "int", 128, "high-level feature size of H^v", minimum=1),
+    Option("tau_f", "float", 0.5, "temperature of the feature (instance) contrast", minimum=1e-6),
+    Option("tau_l", "float", 1.0, "temperature of the label (cluster) contrast", minimum=1e-6),
+    Option("kmeans_n_init", "int", 100, "k-means restarts for the pseudo-labels", minimum=1),
+    Option("feature_contrast", "bool", True, "ablation: use the high-level feature contrast"),
+    Option("label_contrast", "bool", True, "ablation: use the cluster-level label contrast"),
+    Option("balance", "bool", True, "ablation: use the balance term log K - H(mean Q^v)"),
+    Option("fine_tune", "bool", True, "ablation: run pseudo-labelling and fine-tuning"),
+    Option(
+        "double_softmax",
+        "bool",
+        True,
+        "fine-tune cross-entropy on softmax(Q) as the reference code (false: on log Q)",
+    ),
+)
+
+# Contrastive-stage epochs of the reference code per dataset; everything else is shared.
+PRESETS: dict[str, dict[str, Any]] = {
+    "bdgp": {"con_epochs": 10},
+    "fashion": {"con_epochs": 100},
+    "mnist-usps": {"con_epochs": 50},
+    "ccv": {"con_epochs": 50},
+    **{f"caltech{v}v": {"con_epochs": 50} for v in range(2, 6)},
+}
+
+
+class MFLVCNet(nn.Module):
+    """Per-view autoencoders (linear latent and output) plus the two shared heads."""
+
+    def __init__(
+        self, dims: Sequence[int], n_clusters: int, *, hidden: Sequence[int], feature_dim: int, high_dim: int
+    ) -> None:
+        super().__init__()
+        self.autoencoders = MultiViewAutoencoder(dims, hidden, feature_dim)
+        self.feature_head = nn.Linear(feature_dim, high_dim)
+        self.label_head = nn.Linear(feature_dim, n_clusters)
+
+    def high_level(self, z: Tensor) -> Tensor:
+        """H^v: the feature head's output with rows L2-normalised."""
+        return F.normalize(self.feature_head(z), dim=1)
+
+    def assignments(self, z: Tensor) -> Tensor:
+        """Q^v: softmax over clusters of the label head."""
+        return torch.softmax(self.label_head(z), dim=1)
+
+
+def reconstruction_loss(xs: Sequence[Tensor], x_hats: Sequence[Tensor]) -> Tensor:
+    """``sum_v mean((x^v - xhat^v)^2)``, in float32."""
+    return sum(F.mse_loss(x_hat.float(), x) for x, x_hat in zip(xs, x_hats))
+
+
+def contrastive_loss_parts(model: MFLVCNet, xs: Sequence[Tensor], options: Mapping[str, Any]) -> dict[str, Tensor]:
+    """The contrastive-stage loss of one batch as named parts (the loss is their sum):
+    ``rec``; ``feature`` (instance contrast of H, summed over view pairs); ``label`` (cluster
+    contrast of Q, summed over pairs); ``balance`` (each pair adds the balance term of both
+    its views, i.e. V-1 times per view). A toggled-off part is neither computed nor present;
+    the heads only run when a part needs them."""
+    zs, x_hats = model.autoencoders(xs)
+    parts = {"rec": reconstruction_loss(xs, x_hats)}
+    pairs = list(combinations(range(len(xs)), 2))
+    if not pairs:
+        return parts
+    if options["feature_contrast"]:
+        hs = [model.high_level(z) for z in zs]
+        parts["feature"] = sum(instance_contrastive_loss(hs[v], hs[w], options["tau_f"]) for v, w in pairs)
+    if options["label_contrast"] or options["balance"]:
+        qs = [model.assignments(z) for z in zs]
+        if options["label_contrast"]:
+            parts["label"] = sum(cluster_contrastive_loss(qs[v], qs[w], options["tau_l"]) for v, w in pairs)
+        if options["balance"]:
+            parts["balance"] = (len(xs) - 1) * sum(balance_term(q) for q in qs)
+    return parts
+
+
+def fine_tune_loss(
+    logits: Sequence[Tensor], pseudo_labels: Sequence[Tensor], n_clusters: int, *, double_softmax: bool
+) -> Tensor:
+    """``sum_v CE(Q^v, phat^v)``: phat^v = the fixed pseudo-labels of view v relabelled by
+    Hungarian matching to the current ``argmax Q^v``. With ``double_softmax`` the
+    cross-entropy takes the probabilities Q^v as its logits (the reference code); otherwise it
+    is the plain negative log-likelihood of Q^v."""
+    total = torch.zeros((), device=logits[0].device)
+    for scores, pseudo in zip(logits, pseudo_labels):
+        scores = scores.float()
+        target = hungarian_match(pseudo, scores.detach().argmax(dim=1), n_clusters)
+        total = total + F.cross_entropy(scores.softmax(dim=1) if double_softmax else scores, target)
+    return total
+
+
+def pseudo_labels(model: MFLVCNet, xs: Sequence[Tensor], n_clusters: int, *, n_init: int, seed: int) -> list[Tensor]:
+    """k-means (seeded with ``seed + v``) on the MinMax-scaled full-data H^v of every view."""
+    with torch.no_grad():
+        hs = [model.high_level(z).float() for z in model.autoencoders.encode(xs)]
+    return [kmeans(minmax_scale(h), n_clusters, n_init=n_init, seed=seed + v)[0] for v, h in enumerate(hs)]
+
+
+def _run_stage(
+    name: str,
+    epochs: int,
+    epoch_batches: Callable[[], Iterable[Tensor | None]],
+    batch_loss: Callable[[Tensor | None], Tensor],
+    optimizer: torch.optim.Optimizer,
+    context: Callable[[], Any],
+    progress: Progress,
+    history: dict[str, list[float]],
+    seconds: dict[str, list[float]],
+) -> None:
+    """Train ``epochs`` epochs; record the mean batch loss and wall time of each. A batch is
+    an index tensor, or None for one full-data step."""
+    progress.stage(name, epochs)
+    history[name], seconds[name] = [], []
+    for _ in range(epochs):
+        start = time.perf_counter()
+        total, count = None, 0
+        for idx in epoch_batches():
+            with context():
+                loss = batch_loss(idx)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total = loss.detach() if total is None else total + loss.detach()
+            count += 1
+        mean = float(total) / count  # the .item() also waits for the device, so timing is honest
+        seconds[name].append(time.perf_counter() - start)
+        history[name].append(mean)
+        progress.epoch(mean)
+
+
+def fit_predict(inp: MethodInput) -> MethodOutput:
+    """Train MFLVC on ``inp.views`` and return the argmax of the mean Q over views."""
+    opt = inp.options
+    xs = [x.float() for x in inp.views]
+    n, k, device = xs[0].shape[0], inp.n_clusters, inp.device
+    autocast(device, inp.precision)  # rejects an unknown precision before any work
+    context = lambda: autocast(device, inp.precision)  # noqa: E731
+
+    torch.manual_seed(inp.seed)
+    model = MFLVCNet(
+        [x.shape[1] for x in xs], k, hidden=opt["hidden"], feature_dim=opt["feature_dim"], high_dim=opt["high_dim"]
+    ).to(device)
+    optimizer = adam(model.parameters(), lr=opt["lr"], weight_decay=opt["weight_decay"])
+    batch_gen = torch_generator(inp.seed)
+    history: dict[str, list[float]] = {}
+    seconds: dict[str, list[float]] = {}
+
+    def shuffled() -> Iterable[Tensor]:
+        return minibatches(n, opt["batch_size"], batch_gen, device=device)
+
+    def pretrain_loss(idx: Tensor) -> Tensor:
+        batch = [x[idx] for x in xs]
+        return reconstruction_loss(batch, model.autoencoders(batch)[1])
+
+    def contrastive_loss(idx: Tensor) -> Tensor:
+        return sum(contrastive_loss_parts(model, [x[idx] for x in xs], opt).values())
+
+    stage = (optimizer, context, inp.progress, history, seconds)
+    _run_stage("pretrain", opt["pre_epochs"], shuffled, pretrain_loss, *stage)
+    _run_stage("contrastive", opt["con_epochs"], shuffled, contrastive_loss, *stage)
+
+    if opt["fine_tune"] and opt["tune_epochs"] > 0:
+        inp.progress.stage("pseudo_labels", 1)
+        start = time.perf_counter()
+        with context():
+            fixed = pseudo_labels(model, xs, k, n_init=opt["kmeans_n_init"], seed=inp.seed)
+        seconds["pseudo_labels"] = [time.perf_counter() - start]
+        inp.progress.epoch(None)
+
+        def tune_loss(_full_batch: None) -> Tensor:
+            logits = [model.label_head(z) for z in model.autoencoders.encode(xs)]
+            return fine_tune_loss(logits, fixed, k, double_softmax=opt["double_softmax"])
+
+        _run_stage("fine_tune", opt["tune_epochs"], lambda: [None], tune_loss, *stage)
+
+    with torch.no_grad(), context():
+        qs = [model.assignments(z).float() for z in model.autoencoders.encode(xs)]
+    labels = torch.stack(qs).mean(dim=0).argmax(dim=1)
+    return MethodOutput(
+        labels=labels.cpu().numpy().astype(np.int64),
+        extras={"loss_history": history, "epoch_seconds": seconds},
+    )
+
+
+SPEC = MethodSpec(
+    name="mflvc",
+    fit_predict=fit_predict,
+    description="Multi-level feature learning for contrastive multi-view clustering (complete views)",
+    citation=(
+        "Xu, Tang, Ren, Yang, Zhou, Li, Peng. Multi-level Feature Learning for Contrastive "
+        "Multi-view Clustering. CVPR 2022."
+    ),
+    options=OPTIONS,
+    handles_missing=False,
+    presets=PRESETS,
+)
+
+
+@hookimpl
+def mvbench_methods() -> list[MethodSpec]:
+    return [SPEC]

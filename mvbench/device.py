@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import platform
+import warnings
+from pathlib import Path
 
 import torch
 
@@ -32,10 +35,24 @@ def resolve_device(name: str = "auto") -> torch.device:
     return device
 
 
-def check_precision(precision: str) -> str:
+def check_precision(precision: str, device: torch.device | None = None) -> str:
     if precision not in PRECISIONS:
         raise MvbenchError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
+    if precision == "bf16" and device is not None and device.type == "cpu" and not cpu_has_bf16():
+        warnings.warn("this CPU has no native bf16 instructions (avx512_bf16/amx_bf16): bf16 is "
+                      "emulated and several times slower than fp32 here; use --precision fp32",
+                      RuntimeWarning, stacklevel=2)
     return precision
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_has_bf16() -> bool:
+    """Whether the CPU multiplies bf16 natively (x86 flags; other platforms are assumed to)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return True
+    return "avx512_bf16" in flags or "amx_bf16" in flags or "flags" not in flags
 
 
 def device_name(device: torch.device) -> str:

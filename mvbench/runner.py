@@ -236,8 +236,7 @@ def run_trials(trials: Iterable[Trial], settings: Settings, registry: Registry, 
     """Resolve all trials first (so a typo fails before any training), then run them in order,
     appending each record to ``out_dir/trials.jsonl`` as soon as it is finished."""
     resolved = [resolve(t, registry) for t in trials]
-    resolve_device(settings.device)
-    check_precision(settings.precision)
+    check_precision(settings.precision, resolve_device(settings.device))
     cache = DatasetCache(settings.data_dir)
     records = []
     for item in resolved:

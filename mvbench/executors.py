@@ -29,9 +29,8 @@ import torch
 
 from mvbench.device import resolve_device
 from mvbench.errors import MvbenchError, unknown_name
-from mvbench.provenance import versions
 from mvbench.registry import ENV_VAR, get_registry
-from mvbench.runner import ResolvedTrial, Settings, Trial, resolve
+from mvbench.runner import ResolvedTrial, Settings, Trial, base_record, resolve
 from mvbench.specs import Progress
 from mvbench.sweep import Executor, SequentialExecutor
 from mvbench.worker import pool_worker, run_trial
@@ -123,25 +122,9 @@ def worker_plugins(plugins: Sequence[str]) -> tuple[str, ...]:
 def failed_record(resolved: ResolvedTrial, settings: Settings, error: str) -> dict[str, Any]:
     """The record of a trial whose worker returned nothing; keyed like the record the worker
     would have written, so the sweep sees the trial as failed (and retries it on request)."""
-    trial, device = resolved.trial, resolve_device(settings.device)
-    return {
-        "trial_key": resolved.key(device, settings.precision),
-        "status": "failed",
-        "method": resolved.method.name,
-        "option_set": trial.option_set,
-        "method_options": resolved.method_options,
-        "preset": resolved.preset,
-        "dataset": resolved.dataset_name,
-        "dataset_options": resolved.dataset_options,
-        "missing": trial.missing,
-        "missing_options": resolved.missing_options,
-        "seed": trial.seed,
-        "fill": None if resolved.method.handles_missing else trial.fill,
-        "device": str(device),
-        "precision": settings.precision,
-        "versions": versions(),
-        "error": error,
-    }
+    record = base_record(resolved, resolve_device(settings.device), settings.precision)
+    record["error"] = error
+    return record
 
 
 def _resolve_all(trials: Sequence[Trial], plugins: Sequence[str]) -> list[ResolvedTrial]:

@@ -152,18 +152,13 @@ def _check_labels(labels: Any, n: int) -> np.ndarray:
     return labels.astype(np.int64)
 
 
-def run_resolved(resolved: ResolvedTrial, settings: Settings, cache: DatasetCache,
-                 progress: Progress | None = None) -> dict[str, Any]:
-    """Run one resolved trial and return its record; a failure is recorded, not raised
-    (except KeyboardInterrupt, which stops the run)."""
-    trial, method = resolved.trial, resolved.method
-    device = resolve_device(settings.device)
-    precision = check_precision(settings.precision)
-    started = time.perf_counter()
-    record: dict[str, Any] = {
+def base_record(resolved: ResolvedTrial, device: torch.device, precision: str) -> dict[str, Any]:
+    """What a record says about a trial before it runs (status ``failed`` until it finishes)."""
+    trial = resolved.trial
+    return {
         "trial_key": resolved.key(device, precision),
         "status": "failed",
-        "method": method.name,
+        "method": resolved.method.name,
         "option_set": trial.option_set,
         "method_options": resolved.method_options,
         "preset": resolved.preset,
@@ -172,14 +167,27 @@ def run_resolved(resolved: ResolvedTrial, settings: Settings, cache: DatasetCach
         "missing": trial.missing,
         "missing_options": resolved.missing_options,
         "seed": trial.seed,
-        "fill": None if method.handles_missing else trial.fill,
+        "fill": None if resolved.method.handles_missing else trial.fill,
         "device": str(device),
-        "device_name": device_name(device),
         "precision": precision,
-        "started_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "versions": versions(),
-        "metric_definitions": METRIC_DEFINITIONS,
     }
+
+
+def run_resolved(resolved: ResolvedTrial, settings: Settings, cache: DatasetCache,
+                 progress: Progress | None = None) -> dict[str, Any]:
+    """Run one resolved trial and return its record; a failure is recorded, not raised
+    (except KeyboardInterrupt, which stops the run)."""
+    trial, method = resolved.trial, resolved.method
+    device = resolve_device(settings.device)
+    precision = check_precision(settings.precision)
+    started = time.perf_counter()
+    record = base_record(resolved, device, precision)
+    record.update({
+        "device_name": device_name(device),
+        "started_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "metric_definitions": METRIC_DEFINITIONS,
+    })
     try:
         dataset = cache.get(resolved)
         mechanism_spec = resolved.mechanism

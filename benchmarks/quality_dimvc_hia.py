@@ -29,6 +29,8 @@ from mvbench.specs import Dataset, MethodInput
 from mvbench_plugins.methods.dimvc_hia import SPEC
 from mvbench_plugins.missingness.mcar import SPEC as MCAR
 
+from epoch_log import EpochLog
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -46,24 +48,6 @@ def load_handwritten() -> Dataset:
     labels = mat["Y"].ravel().astype(np.int64) - 1
     return Dataset(name="handwritten", views=views, labels=labels, n_clusters=10,
                    preprocessing=["minmax per view"])
-
-
-class PrintProgress:
-    """Prints every tenth epoch with its loss and seconds (for a log file)."""
-
-    def __init__(self) -> None:
-        self.stage_name, self.total, self.done, self.tick = "", 0, 0, time.perf_counter()
-
-    def stage(self, name: str, total: int) -> None:
-        self.stage_name, self.total, self.done, self.tick = name, total, 0, time.perf_counter()
-
-    def epoch(self, loss: float | None = None) -> None:
-        self.done += 1
-        if self.done % 10 == 0 or self.done == self.total:
-            now = time.perf_counter()
-            print(f"  {self.stage_name} {self.done}/{self.total} loss {loss:.5f} "
-                  f"({now - self.tick:.1f}s)", flush=True)
-            self.tick = now
 
 
 def main() -> None:
@@ -86,7 +70,7 @@ def main() -> None:
         views = [torch.from_numpy(x) for x in blank_missing(dataset.views, mask)]
         inp = MethodInput(views=views, mask=torch.from_numpy(mask), n_clusters=dataset.n_clusters,
                           options=options, seed=seed, device=torch.device("cpu"),
-                          precision=args.precision, progress=PrintProgress(), dataset_name="handwritten")
+                          precision=args.precision, progress=EpochLog(), dataset_name="handwritten")
         start = time.perf_counter()
         out = SPEC.fit_predict(inp)
         seconds = time.perf_counter() - start

@@ -22,28 +22,11 @@ from mvbench.device import resolve_device
 from mvbench.metrics import evaluate
 from mvbench.options import resolve_options, split_assignment
 from mvbench.pathdataset import dataset_from_path
-from mvbench.progress import QuietProgress
 from mvbench.seeding import seed_everything
 from mvbench.specs import MethodInput
 from mvbench_plugins.methods import mflvc
 
-
-class PrintProgress(QuietProgress):
-    def __init__(self) -> None:
-        super().__init__()
-        self.count, self.started = 0, time.perf_counter()
-
-    def stage(self, name: str, total: int) -> None:
-        super().stage(name, total)
-        self.count = 0
-        print(f"[{time.perf_counter() - self.started:7.1f}s] stage {name} ({total})", flush=True)
-
-    def epoch(self, loss: float | None = None) -> None:
-        super().epoch(loss)
-        self.count += 1
-        if self.count % 10 == 0 or self.current_stage != "pretrain":
-            print(f"[{time.perf_counter() - self.started:7.1f}s]   {self.current_stage} {self.count} "
-                  f"loss {loss}", flush=True)
+from epoch_log import EpochLog
 
 
 def main() -> None:
@@ -72,7 +55,7 @@ def main() -> None:
             views=[torch.as_tensor(x, device=device) for x in dataset.views],
             mask=torch.ones(dataset.n_samples, dataset.n_views, dtype=torch.bool, device=device),
             n_clusters=dataset.n_clusters, options=options, seed=seed, device=device,
-            precision=args.precision, progress=PrintProgress(), dataset_name="mnist-usps",
+            precision=args.precision, progress=EpochLog(), dataset_name="mnist-usps",
         ))
         metrics = evaluate(dataset.labels, out.labels)
         seconds = {stage: statistics.median(v) for stage, v in out.extras["epoch_seconds"].items()}

@@ -29,38 +29,21 @@ import torch
 from mvbench.device import resolve_device
 from mvbench.metrics import evaluate
 from mvbench.options import resolve_options, split_assignment
-from mvbench.progress import QuietProgress
 from mvbench.registry import build_registry
 from mvbench.seeding import seed_everything
 from mvbench.specs import Dataset, MethodInput
 from mvbench_plugins.methods import rav
 
-
-class PrintProgress(QuietProgress):
-    """Prints every 25th epoch's loss with the elapsed time."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.count, self.started = 0, time.perf_counter()
-
-    def stage(self, name: str, total: int) -> None:
-        super().stage(name, total)
-        self.count = 0
-
-    def epoch(self, loss: float | None = None) -> None:
-        super().epoch(loss)
-        self.count += 1
-        if self.count % 25 == 0:
-            print(f"    [{time.perf_counter() - self.started:7.1f}s] {self.current_stage} {self.count} "
-                  f"loss {loss:.4f}", flush=True)
+from epoch_log import EpochLog
 
 
 def noise_dataset(seed: int = 0, n: int = 600, k: int = 4) -> Dataset:
-    """Two informative views (class centres + noise) and a third view of pure noise."""
+    """Two informative views (class centres + noise) and a third view of pure noise, each
+    feature standardised: the noise view must not be told apart by its scale alone."""
     rng = np.random.default_rng(seed)
     y = np.arange(n) % k
     informative = [(rng.normal(size=(k, 50)) * 3.0)[y] + rng.normal(size=(n, 50)) for _ in range(2)]
-    views = [x.astype(np.float32) for x in [*informative, rng.normal(size=(n, 50))]]
+    views = [((x - x.mean(0)) / x.std(0)).astype(np.float32) for x in [*informative, rng.normal(size=(n, 50))]]
     return Dataset(name="noise-view", views=views, labels=y.astype(np.int64), n_clusters=k)
 
 
@@ -71,7 +54,7 @@ def run(dataset: Dataset, options: dict[str, Any], seed: int, device: torch.devi
         views=[torch.as_tensor(x, device=device) for x in dataset.views],
         mask=torch.ones(dataset.n_samples, dataset.n_views, dtype=torch.bool, device=device),
         n_clusters=dataset.n_clusters, options=options, seed=seed, device=device,
-        precision=precision, progress=PrintProgress(), dataset_name=dataset.name,
+        precision=precision, progress=EpochLog(25), dataset_name=dataset.name,
     ))
     train = out.extras["loss_history"].get("train", {})
     return {

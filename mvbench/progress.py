@@ -22,7 +22,12 @@ class QuietProgress:
 
     def epoch(self, loss: float | None = None) -> None:
         if loss is not None and not math.isfinite(loss):
-            raise NonFiniteLossError(f"loss became {loss} during stage {self.current_stage!r}")
+            # Nearly always unscaled features (e.g. raw MSRCv1 counts up to 77,526) or a too
+            # large learning rate, so the message names both fixes.
+            raise NonFiniteLossError(
+                f"loss became {loss} during stage {self.current_stage!r}; scale the features "
+                f"(--set dataset.preprocess=standardize where the dataset offers it) or lower the "
+                f"method's learning rate (--set lr=...)")
 
 
 class RichTrialProgress(QuietProgress):

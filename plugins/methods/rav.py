@@ -69,7 +69,8 @@ OPTIONS = (
     Option("w_temperature", "float", 1.0, "temperature of the softmax over -WD (paper: 1)", minimum=1e-12),
     Option(
         "w_normalize", "str", "none",
-        "rescale WD before the softmax: none (paper), dim (divide by f), mean (divide by the mean WD)",
+        "rescale WD before the softmax: none (paper), dim (divide by f), mean (divide by the mean WD), "
+        "energy (subtract each view's own spread, then divide by the mean)",
         choices=rav_losses.W_NORMALIZATIONS,
     ),
 )

@@ -19,7 +19,7 @@ from mvbench.nn import cluster_contrastive_loss, entropy_of_mean
 
 SIGMA_HEURISTICS = ("fixed", "median")
 LS_DENOMINATORS = ("literal", "infonce")
-W_NORMALIZATIONS = ("none", "dim", "mean")
+W_NORMALIZATIONS = ("none", "dim", "mean", "energy")
 
 # Floor of the literal L_S denominator, as a fraction of the full InfoNCE denominator
 # sum_k exp(c_ik / tau). See relationship_loss for why it exists and when it is active.
@@ -161,6 +161,12 @@ def view_weights(wd: Tensor, *, temperature: float = 1.0, normalize: str = "none
     ``normalize`` rescales WD first, since raw mean L1 distances of f-dimensional features are
     large and make the softmax one-hot: ``"dim"`` divides by ``feature_dim`` (mean absolute
     difference per coordinate), ``"mean"`` by the mean of all V x V entries (scale-free).
+    ``"energy"`` first subtracts each view's own spread,
+    ``WD(v,u) - (WD(v,v) + WD(u,u)) / 2`` (the energy distance, >= 0 and 0 on the diagonal),
+    then divides by the mean off-diagonal entry. Raw WD also grows with the spread of each
+    view, so the view with the most concentrated features is the "closest" to every view and
+    takes the most weight, even when that view is pure noise; the energy distance is 0 only
+    between equal distributions and does not reward concentration.
     """
     if normalize not in W_NORMALIZATIONS:
         raise ValueError(f"unknown W normalisation {normalize!r}; choose one of {W_NORMALIZATIONS}")
@@ -168,6 +174,12 @@ def view_weights(wd: Tensor, *, temperature: float = 1.0, normalize: str = "none
         wd = wd / feature_dim
     elif normalize == "mean":
         wd = wd / wd.mean().clamp_min(torch.finfo(wd.dtype).tiny)
+    elif normalize == "energy":
+        spread = torch.diagonal(wd)
+        wd = (wd - (spread[:, None] + spread[None, :]) / 2).clamp_min(0.0)
+        n_views = wd.shape[0]
+        if n_views > 1:
+            wd = wd / (wd.sum() / (n_views * (n_views - 1))).clamp_min(torch.finfo(wd.dtype).tiny)
     return torch.softmax(-wd / temperature, dim=1)
 
 

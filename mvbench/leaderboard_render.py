@@ -123,7 +123,9 @@ def markdown(board: Leaderboard) -> str:
 
 
 def _joined(values: pd.Series) -> str:
-    return ";".join(sorted({str(v) for v in values if str(v) and str(v) != "nan"})) or "-"
+    # A cell's value may already be a ";"-joined list (its seeds ran at different commits).
+    parts = {part for v in values for part in str(v).split(";") if part and part != "nan"}
+    return ";".join(sorted(parts)) or "-"
 
 
 def _series(rows: pd.DataFrame) -> list[tuple[str, str, str, pd.DataFrame]]:

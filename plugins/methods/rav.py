@@ -12,7 +12,8 @@ sigma = 1 the kernel collapses, S^v is the identity up to ~1e-4 (L_S sits at its
 log(B - 1) - 1/tau_F per view and has no gradient), and the raw mean L1 distances (hundreds)
 make every row of W one-hot, so most view pairs get weight ~0 in L_Q. Both are label-free
 symptoms, reported per epoch as ``s_offdiag`` and by ``view_weights``; ``z_normalize=true``
-and ``w_normalize=mean`` remove them.
+and ``w_normalize=energy`` remove them (the README calls that pair rav-stable and says how it
+was chosen without the labels of the reported datasets).
 """
 
 from __future__ import annotations

@@ -136,7 +136,6 @@ def test_view_distances_and_weights() -> None:
     assert w[0, 2] < w[0, 1] and w[1, 2] < w[1, 0]
 
 
-
 def test_energy_normalisation_does_not_reward_a_concentrated_view() -> None:
     # Views 0 and 1 come from one distribution; view 2 is a tight cluster at the same centre.
     # Raw WD makes the tight view the nearest to everything; the energy distance makes it the
@@ -150,6 +149,7 @@ def test_energy_normalisation_does_not_reward_a_concentrated_view() -> None:
     assert raw[0].argmax() == 2 and raw[1].argmax() == 2
     assert energy[0, 2] < energy[0, 1] and energy[1, 2] < energy[1, 0]
     assert torch.allclose(torch.diagonal(energy), energy.max(dim=1).values)
+
 
 def test_cluster_loss_matches_naive_formula() -> None:
     g = torch.Generator().manual_seed(4)

@@ -177,9 +177,7 @@ def view_weights(wd: Tensor, *, temperature: float = 1.0, normalize: str = "none
     elif normalize == "energy":
         spread = torch.diagonal(wd)
         wd = (wd - (spread[:, None] + spread[None, :]) / 2).clamp_min(0.0)
-        n_views = wd.shape[0]
-        if n_views > 1:
-            wd = wd / (wd.sum() / (n_views * (n_views - 1))).clamp_min(torch.finfo(wd.dtype).tiny)
+        wd = wd / mean_off_diagonal(wd).clamp_min(torch.finfo(wd.dtype).tiny)
     return torch.softmax(-wd / temperature, dim=1)
 
 

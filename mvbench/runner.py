@@ -26,7 +26,7 @@ from mvbench.errors import MvbenchError
 from mvbench.metrics import DEFINITIONS as METRIC_DEFINITIONS
 from mvbench.metrics import evaluate
 from mvbench.missing import FILL_STRATEGIES, blank_missing, fill_missing, make_mask
-from mvbench.options import resolve_options
+from mvbench.options import Option, resolve_options
 from mvbench.pathdataset import PATH_OPTIONS, dataset_from_path
 from mvbench.progress import QuietProgress
 from mvbench.provenance import versions
@@ -75,16 +75,37 @@ class ResolvedTrial:
     preset: dict[str, Any]
 
     def key(self, device: torch.device, precision: str) -> str:
-        """A stable hash of everything that determines the result (insensitive to option order)."""
+        """A stable hash of the trial's configuration: what determines its result, with options at
+        their defaults left out (insensitive to option order and spelling)."""
+        dataset_declared = self.dataset.options if self.dataset is not None else PATH_OPTIONS
         payload = {
-            "method": self.method.name, "method_options": self.method_options,
-            "dataset": self.dataset_name, "dataset_options": self.dataset_options,
-            "missing": self.trial.missing, "missing_options": self.missing_options,
+            "method": self.method.name,
+            "method_options": _changed_options(self.method_options, self.method.options),
+            "dataset": self.dataset_name,
+            "dataset_options": _changed_options(self.dataset_options, dataset_declared),
+            "missing": self.trial.missing,
+            "missing_options": _changed_options(self.missing_options, self.mechanism.options),
             "seed": self.trial.seed, "fill": self.trial.fill if not self.method.handles_missing else None,
             "device_type": device.type, "precision": precision,
         }
         blob = json.dumps(payload, sort_keys=True, default=list).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _changed_options(values: Mapping[str, Any], declared: Iterable[Option]) -> dict[str, Any]:
+    """The options whose value is not the declared default.
+
+    Keys leave defaults out so that a plugin can gain an option (with a default that keeps its
+    old behaviour) without orphaning every recorded trial. Changing a default is then a code
+    change like a bug fix: the key does not see it, the record's git commit does.
+    """
+    defaults = {option.name: option.default for option in declared}
+    return {name: value for name, value in values.items()
+            if name not in defaults or _canonical(value) != _canonical(defaults[name])}
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=list)
 
 
 def is_path_dataset(name: str) -> bool:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
 
 from mvbench.errors import MvbenchError
+from mvbench.options import Option
 from mvbench.registry import get_registry
 from mvbench.results import RECORDS_FILE, read_records
 from mvbench.runner import Settings, Trial, resolve
@@ -193,6 +195,17 @@ def test_trial_keys_ignore_option_order_and_spelling_but_not_values(registry):
     assert resolved.key(torch.device("cpu"), "fp32") != resolved.key(torch.device("cpu"), "bf16")
 
 
+def test_a_new_option_with_a_default_keeps_the_keys_of_recorded_trials(registry):
+    trial = Trial(method="counted", dataset="synthetic", seed=0, method_options={"a": 3}, dataset_options=SMALL)
+    before = resolve(trial, registry)
+    spec = before.method
+    grown = replace(spec, options=(*spec.options, Option("c", "float", 0.5, "a new knob")))
+    after = replace(before, method=grown, method_options={**before.method_options, "c": 0.5})
+    changed = replace(after, method_options={**after.method_options, "c": 0.7})
+    cpu = torch.device("cpu")
+    assert after.key(cpu, "fp32") == before.key(cpu, "fp32") != changed.key(cpu, "fp32")
+
+
 def test_trial_keys_are_stable_across_processes(plugin, registry):
     code = (f"import sys, torch; sys.path.insert(0, {str(Path(plugin.__file__).parent)!r})\n"
             "from mvbench.registry import get_registry\nfrom mvbench.runner import Trial, resolve\n"
@@ -283,6 +296,16 @@ def test_adhoc_sweep_resumes_in_the_same_folder(tmp_path, cli, monkeypatch, stat
     code, out, _ = cli(*more_seeds)
     assert "9 trials: 6 done, 0 failed, 3 left" in out and state["calls"] == 9
     assert len(list((tmp_path / "mvbench-results").iterdir())) == 1
+
+
+def test_sweep_prints_one_line_per_finished_trial_for_logs(tmp_path, cli, state):
+    state["fail_seed"] = 1
+    code, out, _ = cli("-p", PLUGIN, "sweep", "--method", "counted", "--dataset", "synthetic", "--seeds", "2",
+                       "--set", "dataset.samples=30", "--out", str(tmp_path / "r"))
+    lines = [line for line in out.splitlines() if line.startswith("[")]
+    assert code == 1 and len(lines) == 2
+    assert lines[0].startswith("[1/2] counted (default) on synthetic, none, seed 0: ACC ")
+    assert lines[1] == "[2/2] counted (default) on synthetic, none, seed 1: failed: ValueError: planned failure"
 
 
 def test_suite_and_adhoc_arguments_do_not_mix(tmp_path, cli):

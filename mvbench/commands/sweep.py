@@ -141,9 +141,7 @@ def handle(args: argparse.Namespace) -> int:
     console.print(f"ran {len(records)} trials: {len(records) - len(failed)} ok, {len(failed)} failed; "
                   f"records: {results_file}", highlight=False)
     for record in failed[:20]:
-        console.print(f"[red]failed[/] {record['method']} ({record.get('option_set') or 'default'}) on "
-                      f"{record['dataset']}, {record['missing']} {record['missing_options']}, seed "
-                      f"{record['seed']}: {record.get('error')}", highlight=False)
+        console.print(record_line(record), highlight=False, markup=False, soft_wrap=True)
     if failed:
         console.print("rerun with --retry-failed to try the failed trials again", highlight=False)
     if name:
@@ -174,9 +172,27 @@ def run_with_display(pending: Sequence[PlannedTrial], settings: Settings, plugin
             if current:
                 current.pop().close()
             progress.advance(overall)
+            # One line per trial stays in a terminal's scrollback and in a redirected log,
+            # where the transient bars leave nothing.
+            if not quiet:
+                done = int(progress.tasks[overall].completed)
+                console.print(f"[{done}/{len(pending)}] {record_line(record)}", highlight=False, markup=False,
+                              soft_wrap=True)
 
         return run_sweep(pending, settings, plugins, make_executor(make_progress), results_file,
                          suite=suite, on_record=finished)
+
+
+def record_line(record: dict[str, Any]) -> str:
+    """What a finished trial was and how it went, on one line."""
+    missing = record["missing"] + (f" {options_label(record['missing_options'])}" if record.get("missing_options") else "")
+    what = (f"{record['method']} ({record.get('option_set') or 'default'}) on {record['dataset']}, "
+            f"{missing}, seed {record['seed']}")
+    if record["status"] != "ok":
+        return f"{what}: failed: {record.get('error')}"
+    metrics = record.get("metrics") or {}
+    return (f"{what}: ACC {metrics.get('acc', float('nan')):.4f} NMI {metrics.get('nmi', float('nan')):.4f} "
+            f"in {record.get('train_time', float('nan')):.0f} s")
 
 
 def _cell(p: PlannedTrial) -> tuple[str, str, str, str]:

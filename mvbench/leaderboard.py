@@ -118,8 +118,12 @@ def cell_rows(records: Iterable[Mapping[str, Any]],
                                        *PROVENANCE_COLUMNS])
 
 
-def _joined(values: pd.Series) -> str:
-    return ";".join(sorted({str(v) for v in values if str(v)}))
+def joined(values: Iterable[Any]) -> str:
+    """The distinct values, sorted and ";"-joined. A value may itself be such a list (a cell
+    whose seeds ran at different commits), so lists are merged, not nested; empty and "nan"
+    (a blank CSV cell read back) values are dropped."""
+    parts = {part for v in values for part in str(v).split(";") if part and part != "nan"}
+    return ";".join(sorted(parts))
 
 
 def aggregate_cells(rows: pd.DataFrame) -> pd.DataFrame:
@@ -139,7 +143,7 @@ def aggregate_cells(rows: pd.DataFrame) -> pd.DataFrame:
             row[f"{column}_std"] = values.std(ddof=1) if len(ok) > 1 else math.nan
         row["incomplete_fraction"] = ok["incomplete_fraction"].astype(float).mean() if len(ok) else math.nan
         for column in PROVENANCE_COLUMNS:
-            row[column] = _joined(group[column])
+            row[column] = joined(group[column])
         out.append(row)
     return _block_order(pd.DataFrame(out))
 

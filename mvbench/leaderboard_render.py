@@ -13,7 +13,7 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 from tabulate import tabulate
 
-from mvbench.leaderboard import Leaderboard, csv_text
+from mvbench.leaderboard import Leaderboard, csv_text, joined
 from mvbench.metrics import METRICS
 from mvbench.results import write_atomic
 
@@ -96,11 +96,13 @@ def markdown(board: Leaderboard) -> str:
     if meta.get("description"):
         lines += [meta["description"], ""]
     devices = "; ".join(sorted(set(table["device_name"]))) or "-"
-    facts = [f"device: {devices}", f"precision: {_joined(table['precision'])}"]
+    listed = {column: joined(table[column]) or "-"
+              for column in ("precision", "mvbench_version", "torch_version", "git_commit")}
+    facts = [f"device: {devices}", f"precision: {listed['precision']}"]
     if meta.get("seeds"):
         facts.append(f"seeds: {', '.join(map(str, meta['seeds']))}")
-    facts += [f"mvbench {_joined(table['mvbench_version'])}", f"torch {_joined(table['torch_version'])}",
-              f"commit {_joined(table['git_commit'])}"]
+    facts += [f"mvbench {listed['mvbench_version']}", f"torch {listed['torch_version']}",
+              f"commit {listed['git_commit']}"]
     lines += ["- " + "; ".join(facts)]
     if meta.get("epochs"):
         lines.append(f"- epochs: {meta['epochs']}")
@@ -120,12 +122,6 @@ def markdown(board: Leaderboard) -> str:
         lines += [f"## {dataset}", "", dataset_table(rows), "",
                   f"![{dataset}]({board.name}_{safe_name(dataset)}.png)", ""]
     return "\n".join(lines)
-
-
-def _joined(values: pd.Series) -> str:
-    # A cell's value may already be a ";"-joined list (its seeds ran at different commits).
-    parts = {part for v in values for part in str(v).split(";") if part and part != "nan"}
-    return ";".join(sorted(parts)) or "-"
 
 
 def _series(rows: pd.DataFrame) -> list[tuple[str, str, str, pd.DataFrame]]:

@@ -225,6 +225,19 @@ def test_ablation_uniform_weighting_skips_w(monkeypatch: pytest.MonkeyPatch) -> 
     assert "q" in parts and "w" not in parts
 
 
+@pytest.mark.parametrize(("space", "last_dim"), [("features", 16), ("assignments", 3)])
+def test_w_space_chooses_what_the_view_distance_compares(monkeypatch: pytest.MonkeyPatch, space: str,
+                                                          last_dim: int) -> None:
+    seen = []
+    distances = rav_losses.view_distances
+    monkeypatch.setattr(rav_losses, "view_distances", lambda z: seen.append(z) or distances(z))
+    _parts(_opts(w_space=space))
+    (compared,) = seen
+    assert compared.shape == (3, 32, last_dim)
+    if space == "assignments":
+        assert torch.allclose(compared.sum(-1), torch.ones(3, 32))
+
+
 def _run(views: list[torch.Tensor], opts: dict, seed: int = 0):
     return rav.fit_predict(
         MethodInput(
@@ -249,6 +262,17 @@ def test_fit_predict_end_to_end_and_deterministic() -> None:
     again = _run(views, opts)
     assert np.array_equal(out.labels, again.labels)
     assert again.extras["loss_history"] == history
+
+
+def test_w_on_assignments_gives_a_pure_noise_view_the_lowest_weight() -> None:
+    # Two informative views and one of pure noise, all standardised. The noise view's
+    # assignments carry no cluster structure, so their distribution is far from the others'.
+    views, _ = _toy()
+    g = torch.Generator().manual_seed(1)
+    views = [(v - v.mean(0)) / v.std(0) for v in (*views[:2], torch.randn(240, 10, generator=g))]
+    opts = _opts(pre_epochs=20, epochs=100, z_normalize=True, w_normalize="energy", w_space="assignments")
+    weights = _run(views, opts).extras["view_weight_per_view"]
+    assert min(range(3), key=weights.__getitem__) == 2 and weights[2] < 0.8 * min(weights[:2])
 
 
 def test_bf16_run_is_finite() -> None:

@@ -14,6 +14,11 @@ make every row of W one-hot, so most view pairs get weight ~0 in L_Q. Both are l
 symptoms, reported per epoch as ``s_offdiag`` and by ``view_weights``; ``z_normalize=true``
 and ``w_normalize=energy`` remove them (the README calls that pair rav-stable and says how it
 was chosen without the labels of the reported datasets).
+
+W as specified compares the feature distributions of separately trained encoders, whose
+coordinates are not aligned, so it cannot tell a reliable view from a noise view;
+``w_space=assignments`` compares the views' cluster assignments instead, which the shared head
+puts in one space.
 """
 
 from __future__ import annotations
@@ -74,6 +79,12 @@ OPTIONS = (
         "energy (subtract each view's own spread, then divide by the mean)",
         choices=rav_losses.W_NORMALIZATIONS,
     ),
+    Option(
+        "w_space", "str", "features",
+        "what WD compares: features (the paper: each view's Z) or assignments (each view's Q from "
+        "the shared cluster head, a space all views share)",
+        choices=("features", "assignments"),
+    ),
 )
 
 
@@ -106,13 +117,15 @@ def batch_losses(model: RAVModel, xs: list[Tensor], opts: Mapping[str, Any], *, 
     z = torch.stack(zs)
     if full and opts["lambda_1"] > 0:
         w = None
+        q = model.assign(z)
         if opts["view_weighting"] == "wasserstein":
-            wd = rav_losses.view_distances(z)
+            compared = z if opts["w_space"] == "features" else q
             w = rav_losses.view_weights(
-                wd, temperature=opts["w_temperature"], normalize=opts["w_normalize"], feature_dim=z.shape[-1]
+                rav_losses.view_distances(compared), temperature=opts["w_temperature"],
+                normalize=opts["w_normalize"], feature_dim=compared.shape[-1],
             )
             parts["w"] = w
-        q_parts = rav_losses.cluster_loss(model.assign(z), w, opts["tau_l"])
+        q_parts = rav_losses.cluster_loss(q, w, opts["tau_l"])
         parts["q"] = q_parts["contrast"] + q_parts["entropy"]
         total = total + opts["lambda_1"] * parts["q"]
     if full and opts["lambda_2"] > 0:

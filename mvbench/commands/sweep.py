@@ -185,7 +185,8 @@ def run_with_display(pending: Sequence[PlannedTrial], settings: Settings, plugin
 
 def record_line(record: dict[str, Any]) -> str:
     """What a finished trial was and how it went, on one line."""
-    missing = record["missing"] + (f" {options_label(record['missing_options'])}" if record.get("missing_options") else "")
+    params = record.get("missing_options")
+    missing = record["missing"] + (f" {options_label(params)}" if params else "")
     what = (f"{record['method']} ({record.get('option_set') or 'default'}) on {record['dataset']}, "
             f"{missing}, seed {record['seed']}")
     if record["status"] != "ok":

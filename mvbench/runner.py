@@ -88,7 +88,7 @@ class ResolvedTrial:
             "seed": self.trial.seed, "fill": self.trial.fill if not self.method.handles_missing else None,
             "device_type": device.type, "precision": precision,
         }
-        blob = json.dumps(payload, sort_keys=True, default=list).encode()
+        blob = _canonical(payload).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
 
@@ -105,6 +105,7 @@ def _changed_options(values: Mapping[str, Any], declared: Iterable[Option]) -> d
 
 
 def _canonical(value: Any) -> str:
+    """One text per value whatever the order of its dict keys (tuples read as lists)."""
     return json.dumps(value, sort_keys=True, default=list)
 
 
@@ -145,7 +146,7 @@ class DatasetCache:
         self._cache: dict[str, Dataset] = {}
 
     def get(self, resolved: ResolvedTrial) -> Dataset:
-        key = json.dumps([resolved.dataset_name, resolved.dataset_options], sort_keys=True, default=list)
+        key = _canonical([resolved.dataset_name, resolved.dataset_options])
         if key not in self._cache:
             self._cache[key] = self._load(resolved)
         return self._cache[key]

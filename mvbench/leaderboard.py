@@ -20,6 +20,7 @@ import pandas as pd
 from mvbench.errors import MvbenchError
 from mvbench.metrics import DEFINITIONS as METRIC_DEFINITIONS
 from mvbench.metrics import METRICS
+from mvbench.options import ablated
 from mvbench.registry import Registry
 from mvbench.results import STD_DEFINITION, options_label
 from mvbench.sweep import PlannedTrial, Suite
@@ -48,8 +49,10 @@ RATE_DEFINITION = ("rate: the nominal missing rate of the cell: the mechanism's 
                    "(mean over seeds).")
 PUBLISHED_DEFINITION = ("published_<metric>: the number the paper (or the authors' released model) "
                         "reports for this method and setting, from the dataset registry; never "
-                        "computed here and never mixed into our columns. Ablations carry a number "
-                        "only when the suite names the paper's ablation (published = ...).")
+                        "computed here and never mixed into our columns. An option set that moves "
+                        "one of the method's ablation toggles (see mvbench show METHOD) off its "
+                        "faithful value carries a number only when the suite names the paper's "
+                        "ablation (published = ...); other variants carry the full model's.")
 
 
 @dataclass
@@ -84,10 +87,12 @@ def _rate_of(record: Mapping[str, Any]) -> float:
 
 
 def cell_rows(records: Iterable[Mapping[str, Any]],
-              planned: Sequence[PlannedTrial] | None = None) -> pd.DataFrame:
+              planned: Sequence[PlannedTrial] | None = None,
+              registry: Registry | None = None) -> pd.DataFrame:
     """One row per trial. With a plan (a suite), only the plan's trials count, and labels come
     from the suite (so renaming an option set needs no rerun); records of trials no longer in
-    the suite are left out."""
+    the suite are left out. With a registry, ``ablates`` names the method's ablation toggles
+    that the trial moved off their faithful values."""
     by_key = {p.key: p for p in planned} if planned is not None else None
     rows = []
     for r in latest_records(records):
@@ -113,9 +118,20 @@ def cell_rows(records: Iterable[Mapping[str, Any]],
             "precision": r.get("precision", ""),
             "mvbench_version": versions.get("mvbench", ""), "torch_version": versions.get("torch", ""),
             "git_commit": versions.get("git_commit") or "",
+            "ablates": ";".join(_ablates(registry, r)),
         })
     return pd.DataFrame(rows, columns=[*KEY_COLUMNS, "status", *STAT_COLUMNS, "incomplete_fraction",
-                                       *PROVENANCE_COLUMNS])
+                                       *PROVENANCE_COLUMNS, "ablates"])
+
+
+def _ablates(registry: Registry | None, record: Mapping[str, Any]) -> tuple[str, ...]:
+    if registry is None:
+        return ()
+    try:
+        spec = registry.method(record["method"])
+    except MvbenchError:
+        return ()  # a method no longer installed: its records still aggregate
+    return ablated(spec.options, record.get("method_options") or {}, record.get("preset") or {})
 
 
 def joined(values: Iterable[Any]) -> str:
@@ -144,6 +160,7 @@ def aggregate_cells(rows: pd.DataFrame) -> pd.DataFrame:
         row["incomplete_fraction"] = ok["incomplete_fraction"].astype(float).mean() if len(ok) else math.nan
         for column in PROVENANCE_COLUMNS:
             row[column] = joined(group[column])
+        row["ablates"] = joined(group["ablates"])
         out.append(row)
     return _block_order(pd.DataFrame(out))
 
@@ -216,9 +233,13 @@ def published_numbers(registry: Registry | None, dataset: str, method: str, miss
 
 def add_published(table: pd.DataFrame, registry: Registry | None,
                   ablations: Mapping[str, str | None]) -> pd.DataFrame:
+    """The published columns. ``ablations`` maps an option set to the paper's name for its
+    ablation; a cell that ablates a component (``ablates``) without such a name gets none, as
+    the full model's number does not describe it."""
     table = table.copy()
-    numbers = [published_numbers(registry, row.dataset_name, row.method, row.missing, row.rate,
-                                 ablations.get(row.option_set))
+    numbers = [({}, "") if not ablations.get(row.option_set) and getattr(row, "ablates", "")
+               else published_numbers(registry, row.dataset_name, row.method, row.missing, row.rate,
+                                      ablations.get(row.option_set))
                for row in table.itertuples()]
     for metric in METRICS:
         table[f"published_{metric}"] = [n.get(metric, math.nan) for n, _ in numbers]
@@ -231,7 +252,7 @@ def add_published(table: pd.DataFrame, registry: Registry | None,
 def build(name: str, records: Sequence[Mapping[str, Any]], registry: Registry | None,
           suite: Suite | None = None, planned: Sequence[PlannedTrial] | None = None) -> Leaderboard:
     """Aggregate ``records`` (restricted to ``planned`` when given) into a leaderboard."""
-    rows = cell_rows(records, planned)
+    rows = cell_rows(records, planned, registry)
     ablations = {s.name: s.published for s in suite.option_sets} if suite else {}
     table = add_published(aggregate_cells(rows), registry, ablations)
     return Leaderboard(name, table, _meta(name, rows, registry, suite))

@@ -24,7 +24,10 @@ class Option:
     ``type`` is one of ``bool, int, float, str, list[int], list[float], list[str]``;
     ``choices`` restricts the allowed values (for lists: each element); ``minimum`` and
     ``maximum`` bound numbers (inclusive). ``default`` may be ``None`` for "not set",
-    e.g. an automatic value chosen by the plugin.
+    e.g. an automatic value chosen by the plugin. ``ablation`` marks one of the paper's
+    ablation toggles: a run that moves it off its faithful value (the default, or the
+    dataset's preset) is an ablation, and the leaderboard does not set the paper's
+    full-model number beside it.
     """
 
     name: str
@@ -34,6 +37,7 @@ class Option:
     choices: tuple[Any, ...] | None = None
     minimum: float | None = None
     maximum: float | None = None
+    ablation: bool = False
 
     def __post_init__(self) -> None:
         if self.type not in _TYPES:
@@ -152,3 +156,23 @@ def resolve_options(
         option = by_name[name]
         values[name] = option.parse(raw) if isinstance(raw, str) else option.validate(raw)
     return values
+
+
+def ablated(declared: Iterable[Option], values: Mapping[str, Any],
+            faithful: Mapping[str, Any] | None = None) -> tuple[str, ...]:
+    """The ablation toggles among ``declared`` whose value in ``values`` differs from the
+    faithful one (``faithful`` overrides the defaults, e.g. a dataset preset). Values read
+    back from JSON (lists for tuples) compare equal to the declared ones."""
+    faithful = faithful or {}
+    out = []
+    for option in declared:
+        if not option.ablation or option.name not in values:
+            continue
+        try:
+            changed = option.validate(values[option.name]) != option.validate(
+                faithful.get(option.name, option.default))
+        except MvbenchError:
+            changed = True  # a value the option no longer accepts (an old record) is not the faithful one
+        if changed:
+            out.append(option.name)
+    return tuple(out)

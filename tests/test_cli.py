@@ -81,6 +81,8 @@ def test_list_and_show(cli):
     assert code == 0 and "n_init" in out and "citation" in out
     code, out, _ = cli("show", "mcar")
     assert code == 0 and "sample-level" in out
+    code, out, _ = cli("show", "mflvc")
+    assert code == 0 and "ablation" in out and "yes" in out
     code, out, _ = cli("show", "handwritten")
     assert code == 0 and "2000" in out and "preprocess" in out
 

@@ -19,7 +19,8 @@ from mvbench.leaderboard import (COLUMNS, add_published, aggregate_cells, build,
 from mvbench.leaderboard_render import dataset_table, markdown, plot_dataset, write
 from mvbench.registry import build_registry
 from mvbench.results import RECORDS_FILE, read_records
-from mvbench.specs import DatasetSpec
+from mvbench.options import Option
+from mvbench.specs import DatasetSpec, MethodSpec
 
 def record(seed: int, acc: float | None, *, option_set: str = "full", method: str = "kmeans",
            dataset: str = "synthetic", missing: str = "none", rate: float | None = None,
@@ -101,15 +102,24 @@ def _registry_with_results():
         {"method": "KMeans", "metric": "ACC", "value": 0.70, "setting": "missing rate 0.5; paper"},
         {"method": "KMeans", "metric": "ACC", "value": 0.60, "setting": "missing rate 0.5; authors' code (reproduction)"},
         {"method": "Other", "metric": "ACC", "value": 0.11, "setting": "complete; paper"},
+        {"method": "Toggled", "metric": "ACC", "value": 0.88, "setting": "complete; paper"},
     ]
     spec = DatasetSpec(name="fakedata", load=lambda options, data_dir: None, description="fake",
                        summary={"results": results})
+    toggled = MethodSpec(name="toggled", fit_predict=lambda data: None, description="a method with toggles",
+                         options=(Option("part", "bool", True, "a component the paper ablates", ablation=True),
+                                  Option("variant", "str", "a", "an implementation choice")))
 
     @hookimpl
     def mvbench_datasets():
         return [spec]
 
-    return build_registry(objects=[("fake-datasets", SimpleNamespace(mvbench_datasets=mvbench_datasets))])
+    @hookimpl
+    def mvbench_methods():
+        return [toggled]
+
+    return build_registry(objects=[("fake-datasets", SimpleNamespace(mvbench_datasets=mvbench_datasets)),
+                                   ("fake-methods", SimpleNamespace(mvbench_methods=mvbench_methods))])
 
 
 def test_published_numbers_match_method_setting_and_ablation():
@@ -129,6 +139,22 @@ def test_published_numbers_match_method_setting_and_ablation():
                           registry, {"noLS": "without L_S"})
     assert list(table["published_acc"].fillna(-1)) == [0.91, 0.55, 0.91]
     assert table.loc[0, "acc_mean"] == 0.5  # ours stay ours
+
+
+def test_an_unnamed_ablation_never_shows_the_full_models_number():
+    registry = _registry_with_results()
+
+    def toggled(option_set: str, options: dict) -> dict:
+        return {**record(0, 0.5, option_set=option_set, method="toggled", dataset="fakedata"),
+                "method_options": {"part": True, "variant": "a", **options}}
+
+    rows = [toggled("full", {}), toggled("variant-b", {"variant": "b"}), toggled("no-part", {"part": False}),
+            toggled("no-part-named", {"part": False})]
+    table = add_published(aggregate_cells(cell_rows(rows, registry=registry)), registry,
+                          {"no-part-named": "without L_S"})
+    published = dict(zip(table["option_set"], table["published_acc"].fillna(-1)))
+    assert published == {"full": 0.88, "variant-b": 0.88, "no-part": -1, "no-part-named": -1}
+    assert list(table.columns) == [c for c in COLUMNS if c in table.columns]  # "ablates" is not a CSV column
 
 
 def test_markdown_bolds_the_best_mean_of_each_block():

@@ -1,7 +1,7 @@
 import pytest
 
 from mvbench.errors import MvbenchError
-from mvbench.options import Option, resolve_options, split_assignment
+from mvbench.options import Option, ablated, resolve_options, split_assignment
 
 OPTIONS = (
     Option("lr", "float", 3e-4, "learning rate", minimum=0.0),
@@ -76,3 +76,17 @@ def test_bad_declaration_is_rejected():
         Option("x", "complex", 1, "bad type")
     with pytest.raises(MvbenchError):
         Option("x", "int", "three", "bad default")
+
+
+def test_ablated_names_the_toggles_moved_off_their_faithful_values():
+    declared = (
+        Option("lambda_2", "float", 1.0, "weight of L_S", ablation=True),
+        Option("hidden", "list[int]", (8, 8), "widths", ablation=True),
+        Option("z_normalize", "bool", False, "a variant, not an ablation"),
+    )
+    assert ablated(declared, {"lambda_2": 1.0, "hidden": [8, 8], "z_normalize": True}) == ()
+    assert ablated(declared, {"lambda_2": 0.0, "hidden": [8, 8]}) == ("lambda_2",)
+    assert ablated(declared, {"lambda_2": 1, "hidden": [4]}) == ("hidden",)
+    # A dataset preset is the faithful value there; an old record's unacceptable value is not.
+    assert ablated(declared, {"lambda_2": 0.5}, {"lambda_2": 0.5}) == ()
+    assert ablated(declared, {"lambda_2": "off"}) == ("lambda_2",)

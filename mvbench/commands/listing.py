@@ -60,13 +60,13 @@ def _listing(registry: Registry, kind: str) -> Table:
 
 
 def options_table(options: tuple[Option, ...]) -> Table:
-    table = Table(title="options (set with --set NAME=VALUE)")
-    for column in ("name", "type", "default", "allowed", "help"):
+    table = Table(title="options (set with --set NAME=VALUE; ablation: one of the paper's ablation toggles)")
+    for column in ("name", "type", "default", "allowed", "ablation", "help"):
         table.add_column(column)
     for o in options:
         allowed = ", ".join(map(str, o.choices)) if o.choices else _bounds(o)
         default = ",".join(map(str, o.default)) if o.is_list and o.default is not None else str(o.default)
-        table.add_row(o.name, o.type, default, allowed, o.help)
+        table.add_row(o.name, o.type, default, allowed, "yes" if o.ablation else "", o.help)
     return table
 
 

@@ -36,9 +36,9 @@ from mvbench_plugins.methods.dimvc_hia_parts import (
 )
 
 OPTIONS = (
-    Option("alpha", "float", 0.1, "weight of the EBM loss (0 = energy nets never evaluated)", minimum=0.0),
-    Option("beta", "float", 0.01, "weight of contrastive assignment alignment (0 = no CAA)", minimum=0.0),
-    Option("gamma", "float", 1.0, "weight of the reconstruction loss (0 = none)", minimum=0.0),
+    Option("alpha", "float", 0.1, "weight of the EBM loss (0 = energy nets never evaluated)", minimum=0.0, ablation=True),
+    Option("beta", "float", 0.01, "weight of contrastive assignment alignment (0 = no CAA)", minimum=0.0, ablation=True),
+    Option("gamma", "float", 1.0, "weight of the reconstruction loss (0 = none)", minimum=0.0, ablation=True),
     Option("tau_l", "float", 1.0, "temperature of the cluster-level contrast L_label", minimum=1e-6),
     Option("sim_normalization", "str", "dot",
            "view similarity on sharpened columns: dot product (reference) or cosine",
@@ -52,15 +52,15 @@ OPTIONS = (
     Option("lr", "float", 1e-4, "Adam learning rate", minimum=0.0),
     Option("assignment_imputation", "bool", True,
            "level 1: impute a missing view's q from the most similar observed view; off = "
-           "CAA on co-observed rows only, labels from the observed views"),
+           "CAA on co-observed rows only, labels from the observed views", ablation=True),
     Option("feature_imputation", "bool", True,
            "level 2: impute a missing view's features from cluster prototypes; off = missing "
-           "entries are left out of reconstruction and EBM"),
+           "entries are left out of reconstruction and EBM", ablation=True),
     Option("label_aware_negatives", "bool", True,
-           "view similarity drops negatives whose largest entry is on the anchor's sample"),
+           "view similarity drops negatives whose largest entry is on the anchor's sample", ablation=True),
     Option("sim_weighting", "str", "similarity",
            "weight of each view pair's CAA: view similarity or uniform (1)",
-           choices=("similarity", "uniform")),
+           choices=("similarity", "uniform"), ablation=True),
     Option("caa_weighting", "str", "code",
            "code: sim * beta * (L_label + L_prob) (reference); paper: sim * beta * L_label + "
            "beta * L_prob", choices=("code", "paper")),

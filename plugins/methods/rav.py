@@ -46,8 +46,8 @@ OPTIONS = (
     Option("batch_size", "int", 256, "mini-batch size (last partial batch dropped; whole data if smaller)", minimum=2),
     Option("feature_dim", "int", 512, "latent size f of each view's autoencoder", minimum=1),
     Option("hidden", "list[int]", (500, 500, 2000), "encoder hidden widths (the decoder mirrors them)", minimum=1),
-    Option("lambda_1", "float", 1.0, "weight of L_Q; 0 removes it (and W is not computed)", minimum=0.0),
-    Option("lambda_2", "float", 1.0, "weight of L_S; 0 removes it (and S is not computed)", minimum=0.0),
+    Option("lambda_1", "float", 1.0, "weight of L_Q; 0 removes it (and W is not computed)", minimum=0.0, ablation=True),
+    Option("lambda_2", "float", 1.0, "weight of L_S; 0 removes it (and S is not computed)", minimum=0.0, ablation=True),
     Option("tau_f", "float", 0.5, "temperature of L_S (relationship rows)", minimum=1e-6),
     Option("tau_l", "float", 0.5, "temperature of the cluster-level contrast in L_Q", minimum=1e-6),
     Option("sigma", "float", 1.0, "Gaussian kernel bandwidth of S^v and S (a multiplier of the median under sigma_heuristic=median)", minimum=1e-12),
@@ -71,6 +71,7 @@ OPTIONS = (
         "view_weighting", "str", "wasserstein",
         "wasserstein: w = softmax(-WD) from mean pairwise L1 distances; uniform: every w = 1/V (W not computed)",
         choices=("wasserstein", "uniform"),
+        ablation=True,
     ),
     Option("w_temperature", "float", 1.0, "temperature of the softmax over -WD (paper: 1)", minimum=1e-12),
     Option(

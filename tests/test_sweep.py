@@ -315,3 +315,38 @@ def test_suite_and_adhoc_arguments_do_not_mix(tmp_path, cli):
     assert code == 2 and "--dataset" in err
     code, _, err = cli("sweep", str(tmp_path / "absent.toml"))
     assert code == 2 and "not found" in err
+
+
+def test_only_runs_a_slice_into_the_suites_records(tmp_path, cli, state):
+    suite = str(suite_from(BASIC, tmp_path))
+    code, out, _ = cli("-p", PLUGIN, "sweep", suite, "--only", "method=ablation", "--only", "rate=0.3,0.1",
+                       "--only", "seed=1", "-q")
+    assert code == 0 and "2 trials: 0 done" in out and state["calls"] == 2
+    records = read_records(tmp_path / "results" / "demo" / RECORDS_FILE)
+    assert sorted((r["option_set"], r["missing_options"]["rate"], r["seed"]) for r in records) == [
+        ("ablation", 0.1, 1), ("ablation", 0.3, 1)]
+    # A method name selects every option set of that method; the slice counts towards the suite.
+    code, out, _ = cli("-p", PLUGIN, "sweep", suite, "--only", "method=counted", "--only", "missing=none",
+                       "--dry-run")
+    assert code == 0 and "4 trials: 0 done, 0 failed, 4 left" in out
+    code, out, _ = cli("-p", PLUGIN, "sweep", suite, "--dry-run")
+    assert "12 trials: 2 done, 0 failed, 10 left" in out
+
+
+@pytest.mark.parametrize("only, message", [
+    ("rates=0.1", "unknown --only field 'rates' (did you mean 'rate'?)"),
+    ("rate", "expected FIELD=VALUE"),
+    ("seed=first", "--only seed='first': expected an integer"),
+    ("method=ablatoin", "--only method=ablatoin: no trial of this grid has it (did you mean 'ablation'?); "
+                        "it has ablation, counted, full"),
+    ("rate=0.5", "it has 0, 0.1, 0.3"),
+])
+def test_only_mistakes_are_one_line_errors(tmp_path, cli, state, only, message):
+    code, _, err = cli("-p", PLUGIN, "sweep", str(suite_from(BASIC, tmp_path)), "--only", only, "--dry-run")
+    assert code == 2 and message in err and state["calls"] == 0
+
+
+def test_only_fields_that_match_nothing_together_are_an_error(tmp_path, cli, state):
+    code, _, err = cli("-p", PLUGIN, "sweep", str(suite_from(BASIC, tmp_path)), "--only", "missing=none",
+                       "--only", "rate=0.3", "--dry-run")
+    assert code == 2 and "no trial of this grid matches all of them" in err

@@ -16,6 +16,7 @@ from mvbench.errors import MvbenchError
 from mvbench.progress import RichTrialProgress
 from mvbench.results import RECORDS_FILE, options_label, read_records
 from mvbench.runner import ResolvedTrial, Settings, Trial
+from mvbench.selection import parse_selection, select
 from mvbench.sweep import (DONE, FAILED, LEFT, Executor, PlannedTrial, SweepTrial,
                            adhoc_name, expand, load_suite, mark, pin_threads, plan, run_sweep, suite_settings,
                            to_run)
@@ -37,7 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "resumes it).",
         epilog="examples: mvbench sweep leaderboards/complete.toml --dry-run | "
                "mvbench sweep --method kmeans,rav --dataset synthetic --missing mcar "
-               "--rates 0.1,0.3 --seeds 3")
+               "--rates 0.1,0.3 --seeds 3 | "
+               "mvbench sweep incomplete-faithful --only method=dimvc-hia --only rate=0.5,0.7")
     parser.add_argument("suite", nargs="?", help="suite file, or NAME for leaderboards/NAME.toml")
     parser.add_argument("-m", "--method", help="ad hoc: comma-separated method names")
     parser.add_argument("-d", "--dataset", help="ad hoc: comma-separated dataset names or paths")
@@ -49,6 +51,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_trial_arguments(parser)
     # None = "not given", so a suite's own device, precision and seeds apply.
     parser.set_defaults(seeds=None, device=None, precision=None, fill=None)
+    parser.add_argument("--only", action="append", default=[], metavar="FIELD=V1,V2",
+                        help="run only the trials whose FIELD (method, dataset, missing, rate or seed) "
+                             "is one of the values; repeatable, fields combine with 'and'; a method "
+                             "value matches an option set or every option set of that method")
     parser.add_argument("--out", metavar="DIR", help="results folder (records in DIR/trials.jsonl)")
     parser.add_argument("--dry-run", action="store_true",
                         help="show what is done, failed and left per cell; run nothing")
@@ -99,6 +105,7 @@ def adhoc_trials(args: argparse.Namespace) -> list[SweepTrial]:
 
 
 def handle(args: argparse.Namespace) -> int:
+    selection = parse_selection(args.only)
     registry = registry_from(args)
     if args.suite:
         given = [f"--{name}" for name in ADHOC_ONLY if getattr(args, name) is not None] + (
@@ -120,6 +127,8 @@ def handle(args: argparse.Namespace) -> int:
     planned = plan(items, registry, settings)
     if results_file is None:
         results_file = Path("mvbench-results") / adhoc_name(planned, registry, settings) / RECORDS_FILE
+    if selection:  # after naming the folder: a slice of an ad-hoc grid shares the grid's records
+        planned = select(planned, selection)
     planned = mark(planned, read_records(results_file))
     pending = to_run(planned, retry_failed=args.retry_failed)
     if args.dry_run:

@@ -237,10 +237,11 @@ def add_published(table: pd.DataFrame, registry: Registry | None,
     ablation; a cell that ablates a component (``ablates``) without such a name gets none, as
     the full model's number does not describe it."""
     table = table.copy()
-    numbers = [({}, "") if not ablations.get(row.option_set) and getattr(row, "ablates", "")
-               else published_numbers(registry, row.dataset_name, row.method, row.missing, row.rate,
-                                      ablations.get(row.option_set))
-               for row in table.itertuples()]
+    numbers = []
+    for row in table.itertuples():
+        named = ablations.get(row.option_set)
+        numbers.append(({}, "") if row.ablates and not named else
+                       published_numbers(registry, row.dataset_name, row.method, row.missing, row.rate, named))
     for metric in METRICS:
         table[f"published_{metric}"] = [n.get(metric, math.nan) for n, _ in numbers]
     table["published_setting"] = [source for _, source in numbers]

@@ -45,8 +45,9 @@ class OptionSet:
     """A named configuration of a method; an ablation is just another option set.
 
     ``published`` names the ablation in the dataset registry's published results (e.g.
-    "without L_S"), so the leaderboard shows the paper's number for it; without it only
-    the full model's numbers are matched."""
+    "without L_S"), so the leaderboard shows the paper's number for it; without it the full
+    model's numbers are matched, except for a set that switches off one of the method's
+    ablation toggles, which then gets none."""
 
     name: str
     method: str

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
+import threading
 import warnings
 from collections.abc import Sequence
+from typing import Any
 
 from rich.markup import escape
 
@@ -55,6 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "handler", None):
         parser.print_help()
         return 0
+    previous = _stop_like_ctrl_c_on_sigterm()
     try:
         return int(args.handler(args) or 0)
     except MvbenchError as exc:
@@ -64,6 +68,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         err_console.print("[yellow]interrupted:[/] finished trials are kept in the results file",
                           highlight=False)
         return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _stop_like_ctrl_c_on_sigterm() -> Any:
+    """Make ``kill PID`` stop a run as Ctrl-C does: the default action would end the driver
+    at once and leave its busy workers training for nobody. Returns the handler to restore."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _raise_interrupt)
 
 
 if __name__ == "__main__":

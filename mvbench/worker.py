@@ -42,7 +42,13 @@ def pool_worker(conn: Connection, plugins: Sequence[str], threads: int) -> None:
     If the process dies mid-trial (a segfault, ``os._exit``, the OOM killer), the driver sees
     the pipe close without an answer and records that trial as failed."""
     caches: dict[str | None, DatasetCache] = {}
-    while (task := conn.recv()) is not None:
+    while True:
+        try:
+            task = conn.recv()
+        except EOFError:  # the driver is gone (killed): nobody is left to run trials for
+            break
+        if task is None:
+            break
         trial, settings = task
         cache = caches.setdefault(settings.data_dir, DatasetCache(settings.data_dir))
         try:

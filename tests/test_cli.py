@@ -101,3 +101,21 @@ def test_example_third_party_plugin_through_the_cli(cli, tmp_path, monkeypatch):
     assert len(records[0]["extras"]["view_scores"]) == 3
     code, out, _ = cli("-p", "mvbench_example_plugin", "show", "best-view-kmeans")
     assert code == 0 and "from plugin 'mvbench_example_plugin'" in out
+
+
+def test_sigterm_stops_a_command_like_ctrl_c(monkeypatch, capsys):
+    import os
+    import signal
+
+    from mvbench import cli as cli_module
+
+    def parser_whose_command_gets_killed():
+        parser = cli_module.argparse.ArgumentParser()
+        parser.set_defaults(handler=lambda args: os.kill(os.getpid(), signal.SIGTERM))
+        return parser
+
+    monkeypatch.setattr(cli_module, "build_parser", parser_whose_command_gets_killed)
+    before = signal.getsignal(signal.SIGTERM)
+    assert cli_module.main([]) == 130
+    assert "interrupted" in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGTERM) is before

@@ -234,3 +234,12 @@ def test_ray_gives_the_records_of_the_sequential_runner(sequential_kmeans, monke
     crashed, ok = records[0], records[1:]
     assert fingerprint(ok) == fingerprint(sequential_kmeans)
     assert crashed["status"] == "failed" and "WorkerCrashedError" in crashed["error"]
+
+
+def test_a_worker_whose_driver_is_gone_exits_quietly():
+    from mvbench.worker import pool_worker
+
+    worker_end, driver_end = mp.Pipe()
+    driver_end.close()
+    pool_worker(worker_end, [], threads=1)  # returns instead of raising EOFError
+    assert worker_end.closed

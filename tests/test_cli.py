@@ -1,4 +1,7 @@
+import argparse
 import json
+import os
+import signal
 import subprocess
 import sys
 import tomllib
@@ -6,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from mvbench import cli as cli_module
 from mvbench.results import read_records
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "mvbench-example-plugin"
@@ -104,13 +108,8 @@ def test_example_third_party_plugin_through_the_cli(cli, tmp_path, monkeypatch):
 
 
 def test_sigterm_stops_a_command_like_ctrl_c(monkeypatch, capsys):
-    import os
-    import signal
-
-    from mvbench import cli as cli_module
-
     def parser_whose_command_gets_killed():
-        parser = cli_module.argparse.ArgumentParser()
+        parser = argparse.ArgumentParser()
         parser.set_defaults(handler=lambda args: os.kill(os.getpid(), signal.SIGTERM))
         return parser
 

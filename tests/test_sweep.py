@@ -308,6 +308,16 @@ def test_sweep_prints_one_line_per_finished_trial_for_logs(tmp_path, cli, state)
     assert lines[1] == "[2/2] counted (default) on synthetic, none, seed 1: failed: ValueError: planned failure"
 
 
+def test_an_interrupted_sweep_says_once_where_its_trials_are(tmp_path, cli, state):
+    state["interrupt_at"] = 2
+    code, out, err = cli("-p", PLUGIN, "sweep", "--method", "counted", "--dataset", "synthetic", "--seeds", "3",
+                         "--set", "dataset.samples=30", "--out", str(tmp_path / "r"), "-q")
+    assert code == 130
+    assert out.count("stopped:") == 1 and "rerun the same command to resume" in out
+    assert "interrupted" not in err
+    assert len(read_records(tmp_path / "r" / RECORDS_FILE)) == 1
+
+
 def test_suite_and_adhoc_arguments_do_not_mix(tmp_path, cli):
     code, _, err = cli("sweep", str(suite_from(BASIC, tmp_path)), "--method", "kmeans")
     assert code == 2 and "--method" in err and "edit the file" in err

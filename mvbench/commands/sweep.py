@@ -145,7 +145,7 @@ def handle(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         console.print(f"[yellow]stopped:[/] finished trials are in {results_file}; rerun the same "
                       f"command to resume", highlight=False)
-        raise
+        return 130  # the shell's code for Ctrl-C; raising would add the CLI's generic second line
     failed = [r for r in records if r["status"] != "ok"]
     console.print(f"ran {len(records)} trials: {len(records) - len(failed)} ok, {len(failed)} failed; "
                   f"records: {results_file}", highlight=False)

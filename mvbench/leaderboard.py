@@ -134,12 +134,16 @@ def _ablates(registry: Registry | None, record: Mapping[str, Any]) -> tuple[str,
     return ablated(spec.options, record.get("method_options") or {}, record.get("preset") or {})
 
 
+def distinct(values: Iterable[Any]) -> list[str]:
+    """The distinct values, sorted. A value may itself be a ";"-joined list (a cell whose seeds
+    ran at different commits), so lists are merged, not nested; empty and "nan" (a blank CSV
+    cell read back) values are dropped."""
+    return sorted({part for v in values for part in str(v).split(";") if part and part != "nan"})
+
+
 def joined(values: Iterable[Any]) -> str:
-    """The distinct values, sorted and ";"-joined. A value may itself be such a list (a cell
-    whose seeds ran at different commits), so lists are merged, not nested; empty and "nan"
-    (a blank CSV cell read back) values are dropped."""
-    parts = {part for v in values for part in str(v).split(";") if part and part != "nan"}
-    return ";".join(sorted(parts))
+    """The distinct values (see ``distinct``) ";"-joined: the CSV cell form, split back losslessly."""
+    return ";".join(distinct(values))
 
 
 def aggregate_cells(rows: pd.DataFrame) -> pd.DataFrame:

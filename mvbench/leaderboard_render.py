@@ -13,7 +13,7 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 from tabulate import tabulate
 
-from mvbench.leaderboard import Leaderboard, csv_text, joined
+from mvbench.leaderboard import Leaderboard, csv_text, distinct
 from mvbench.metrics import METRICS
 from mvbench.results import write_atomic
 
@@ -95,10 +95,10 @@ def markdown(board: Leaderboard) -> str:
     lines = [f"# Leaderboard `{board.name}`", ""]
     if meta.get("description"):
         lines += [meta["description"], ""]
-    devices = "; ".join(sorted(set(table["device_name"]))) or "-"
-    listed = {column: joined(table[column]) or "-"
-              for column in ("precision", "mvbench_version", "torch_version", "git_commit")}
-    facts = [f"device: {devices}", f"precision: {listed['precision']}"]
+    # "; " here, not the CSV's ";", so a header line naming several devices or commits reads as a list
+    listed = {column: "; ".join(distinct(table[column])) or "-"
+              for column in ("device_name", "precision", "mvbench_version", "torch_version", "git_commit")}
+    facts = [f"device: {listed['device_name']}", f"precision: {listed['precision']}"]
     if meta.get("seeds"):
         facts.append(f"seeds: {', '.join(map(str, meta['seeds']))}")
     facts += [f"mvbench {listed['mvbench_version']}", f"torch {listed['torch_version']}",

@@ -174,6 +174,17 @@ def test_markdown_bolds_the_best_mean_of_each_block():
     assert page.startswith("# Leaderboard `demo`") and "ddof=1" in page and "![synthetic](demo_synthetic.png)" in page
 
 
+
+def test_markdown_header_lists_each_device_and_commit_once():
+    # Two cells whose seeds ran on different machines: each cell's CSV value is already
+    # ";"-joined, and the header must not list those joined values next to their parts.
+    records = [record(0, 0.8), record(1, 0.7), record(0, 0.6, option_set="b")]
+    records[1]["device_name"], records[1]["versions"]["git_commit"] = "other cpu", "def456"
+    page = markdown(build("demo", records, registry=None))
+    header = next(line for line in page.splitlines() if line.startswith("- device:"))
+    assert header.startswith("- device: other cpu; test cpu; precision: fp32;")
+    assert "commit abc123; def456" in header and "abc123;def456" not in header
+
 @pytest.mark.parametrize("rates", [(0.1, 0.3, 0.5), (0.5,)])
 def test_plots_are_written(tmp_path, rates):
     records = [record(s, 0.9 - r - 0.05 * s - 0.1 * (o == "b"), option_set=o, missing="mcar", rate=r)

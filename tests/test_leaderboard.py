@@ -174,7 +174,6 @@ def test_markdown_bolds_the_best_mean_of_each_block():
     assert page.startswith("# Leaderboard `demo`") and "ddof=1" in page and "![synthetic](demo_synthetic.png)" in page
 
 
-
 def test_markdown_header_lists_each_device_and_commit_once():
     # Two cells whose seeds ran on different machines: each cell's CSV value is already
     # ";"-joined, and the header must not list those joined values next to their parts.
@@ -184,6 +183,7 @@ def test_markdown_header_lists_each_device_and_commit_once():
     header = next(line for line in page.splitlines() if line.startswith("- device:"))
     assert header.startswith("- device: other cpu; test cpu; precision: fp32;")
     assert "commit abc123; def456" in header and "abc123;def456" not in header
+
 
 @pytest.mark.parametrize("rates", [(0.1, 0.3, 0.5), (0.5,)])
 def test_plots_are_written(tmp_path, rates):

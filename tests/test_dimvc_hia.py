@@ -13,6 +13,7 @@ from sklearn.metrics import adjusted_rand_score
 from mvbench.errors import MvbenchError
 from mvbench.options import resolve_options
 from mvbench.progress import QuietProgress
+from mvbench.results import read_records
 from mvbench.specs import MethodInput
 from mvbench_plugins.methods import dimvc_hia
 from mvbench_plugins.methods.dimvc_hia import SPEC, Config, batch_losses, forward_batch
@@ -324,6 +325,20 @@ def test_end_to_end_random_mask_with_single_view_samples():
     assert len(out.extras["loss_history"]["train"]) == 3
     assert set(out.extras["loss_parts"]["train"]) == {"caa", "rec", "ebm"}
     assert len(out.extras["epoch_seconds"]["train"]) == 3
+
+
+def test_tiny_cli_run_with_mcar(cli, tmp_path):
+    tiny = [f"--set={name}={value}" for name, value in
+            {"dataset.samples": 60, "dataset.dims": 5, "hidden": 12, "latent_dim": 8, "low_dim": 6,
+             "batch_size": 16, "pre_epochs": 2, "epochs": 2}.items()]
+    code, _, err = cli("run", "--method", "dimvc-hia", "--dataset", "synthetic", "--missing", "mcar",
+                       "--rate", "0.5", "--seeds", "2", *tiny, "--out", str(tmp_path), "-q")
+    assert code == 0, err
+    records = read_records(tmp_path / "trials.jsonl")
+    assert [r["seed"] for r in records] == [0, 1] and all(r["status"] == "ok" for r in records)
+    assert all(r["missing"] == "mcar" and r["incomplete_fraction"] == pytest.approx(0.5) for r in records)
+    assert all(r["fill"] is None for r in records)  # handles missing views: nothing is filled in
+    assert records[0]["method_options"]["hidden"] == [12]
 
 
 def test_complete_views_and_small_data_train():

@@ -17,7 +17,6 @@ rounds differently, and over 300 epochs the labels of a seed drift apart.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 from pathlib import Path
 
@@ -26,6 +25,7 @@ import torch
 
 from mvbench.options import split_assignment
 from mvbench.registry import get_registry
+from mvbench.results import append_record
 from mvbench.runner import DatasetCache, Settings, Trial, resolve, run_resolved
 
 from epoch_log import EpochLog
@@ -70,8 +70,7 @@ def main() -> None:
               + np.array2string(np.array(record["extras"]["view_similarity"]), precision=3))
         rows.append(record)
         if args.out:
-            with args.out.open("a") as f:
-                f.write(json.dumps(record) + "\n")
+            append_record(args.out, record)
     for key in rows[0]["metrics"]:
         values = [r["metrics"][key] for r in rows]
         spread = f" +- {statistics.stdev(values):.4f}" if len(values) > 1 else ""

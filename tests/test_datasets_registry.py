@@ -69,7 +69,7 @@ def test_names_and_aliases_are_unique_in_the_installed_registry():
 def test_every_shared_file_has_a_matching_entry(shared_data):
     by_file = {entry["file"]: entry for entry in ENTRIES.values() if "file" in entry}
     files = sorted(shared_data.glob("*.mat")) + sorted(shared_data.glob("incomplete/*.mat"))
-    assert len(files) == 23
+    assert len(files) == 27
     for path in files:
         entry = by_file[path.name]
         assert path.stat().st_size == entry["size"], path.name

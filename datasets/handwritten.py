@@ -36,11 +36,11 @@ def load_embedded(options: Mapping[str, Any], data_dir: str = "") -> Dataset:
     with (data / meta["file"]).open("rb") as handle, np.load(handle) as arrays:
         views = [arrays[name].astype(np.float32) for name in VIEWS]
         labels = arrays["labels"].astype(np.int64)
-    views, steps = preprocess_views(views, options["preprocess"])
+    scaled, steps = preprocess_views(views, options["preprocess"])
     return Dataset(
-        name="handwritten", views=views, labels=labels, n_clusters=10,
+        name="handwritten", views=scaled, labels=labels, n_clusters=10,
         source=f"{meta['source']['what']}, {meta['source']['path_in_wheel']}",
-        citation=CITATION, preprocessing=steps,
+        citation=CITATION, preprocessing=steps, raw_views=views, scaling=options["preprocess"],
     )
 
 

@@ -87,6 +87,8 @@ def load_entry(entry: Mapping[str, Any], options: Mapping[str, Any], data_dir: s
         citation=entry["citation"],
         preprocessing=steps,
         observed=contents.observed,
+        raw_views=contents.views,
+        scaling=opts["preprocess"],
     )
 
 

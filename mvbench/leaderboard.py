@@ -25,7 +25,8 @@ from mvbench.registry import Registry
 from mvbench.results import STD_DEFINITION, options_label
 from mvbench.sweep import PlannedTrial, Suite
 
-KEY_COLUMNS = ("dataset", "dataset_name", "missing", "missing_params", "rate", "method", "option_set")
+KEY_COLUMNS = ("dataset", "dataset_name", "missing", "missing_params", "rate", "method", "method_version",
+               "option_set")
 STAT_COLUMNS = (*METRICS, "train_time")
 PROVENANCE_COLUMNS = ("fill", "device", "device_name", "precision", "mvbench_version", "torch_version",
                       "git_commit")
@@ -108,6 +109,8 @@ def cell_rows(records: Iterable[Mapping[str, Any]],
             "missing_params": options_label(missing_options),
             "rate": (item.item.rate if item and item.item.rate is not None else _rate_of(r)),
             "method": r["method"],
+            # Records made before methods had versions are version 1.
+            "method_version": int(r.get("method_version") or 1),
             "option_set": (item.trial.option_set if item else r.get("option_set")) or "default",
             "status": r.get("status"),
             **{m: (r.get("metrics") or {}).get(m, math.nan) for m in METRICS},
@@ -257,10 +260,41 @@ def add_published(table: pd.DataFrame, registry: Registry | None,
 def build(name: str, records: Sequence[Mapping[str, Any]], registry: Registry | None,
           suite: Suite | None = None, planned: Sequence[PlannedTrial] | None = None) -> Leaderboard:
     """Aggregate ``records`` (restricted to ``planned`` when given) into a leaderboard."""
-    rows = cell_rows(records, planned, registry)
+    rows, stale = current_versions(cell_rows(records, planned, registry), registry)
     ablations = {s.name: s.published for s in suite.option_sets} if suite else {}
+    if registry is not None:
+        for option_set in (suite.option_sets if suite else ()):
+            if option_set.name not in ablations or ablations[option_set.name] is None:
+                ablations[option_set.name] = _variant_published(registry, option_set.method)
     table = add_published(aggregate_cells(rows), registry, ablations)
-    return Leaderboard(name, table, _meta(name, rows, registry, suite))
+    meta = _meta(name, rows, registry, suite)
+    if stale:
+        meta["left_out"] = stale
+    return Leaderboard(name, table, meta)
+
+
+def current_versions(rows: pd.DataFrame, registry: Registry | None) -> tuple[pd.DataFrame, str]:
+    """The rows of each installed method's current version, and a sentence saying what was left
+    out (empty when nothing was): a board never mixes the results of two versions of a method,
+    since a version changes what the defaults compute."""
+    if registry is None or rows.empty:
+        return rows, ""
+    current = {name: spec.version for name, spec in registry.methods.items()}
+    keep = [current.get(m, v) == v for m, v in zip(rows["method"], rows["method_version"])]
+    stale = rows[[not k for k in keep]]
+    if stale.empty:
+        return rows, ""
+    counts = stale.groupby(["method", "method_version"]).size()
+    parts = [f"{n} of {m} version {v} (now {current[m]})" for (m, v), n in counts.items()]
+    return rows[keep], f"records of older method versions left out: {', '.join(parts)}"
+
+
+def _variant_published(registry: Registry, method: str) -> str | None:
+    try:
+        spec, variant = registry.method_variant(method)
+    except MvbenchError:
+        return None
+    return spec.variants[variant].published if variant else None
 
 
 def _meta(name: str, rows: pd.DataFrame, registry: Registry | None, suite: Suite | None) -> dict[str, Any]:
@@ -319,6 +353,8 @@ def read_leaderboard(path: Path) -> pd.DataFrame:
     text_columns = [c for c in COLUMNS if c != "rate" and (c in KEY_COLUMNS or c in PROVENANCE_COLUMNS
                                                          or c == "published_setting")]
     table = pd.read_csv(path, dtype=dict.fromkeys(text_columns, str))
+    if "method_version" not in table.columns and "method" in table.columns:
+        table.insert(list(table.columns).index("method") + 1, "method_version", "1")  # older boards
     absent = [c for c in KEY_COLUMNS if c not in table.columns]
     if absent:
         raise MvbenchError(f"{path} is not a leaderboard CSV: it lacks {', '.join(absent)}")

@@ -25,7 +25,10 @@ def make_mask(dataset: Dataset, mechanism: MissingnessSpec, options: Mapping[str
     The generator is seeded from the dataset name, the mechanism, its options and the trial
     seed only, so every method of a trial sees the same mask.
     """
-    rng = np.random.default_rng(derive_seed("mask", dataset.name, mechanism.name, dict(options), seed))
+    if mechanism.legacy_seed:
+        rng: Any = np.random.RandomState(seed)
+    else:
+        rng = np.random.default_rng(derive_seed("mask", dataset.name, mechanism.name, dict(options), seed))
     mask = np.asarray(mechanism.make_mask(dataset, options, rng), dtype=bool)
     expected = (dataset.n_samples, dataset.n_views)
     if mask.shape != expected:

@@ -49,6 +49,8 @@ __all__ = [
     "torch_generator",
 ]
 
+SIMILARITIES = ("cosine", "dot")
+
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "relu": nn.ReLU,
     "leaky_relu": nn.LeakyReLU,
@@ -185,11 +187,13 @@ def instance_contrastive_loss(h_a: Tensor, h_b: Tensor, temperature: float) -> T
 
 @_float32
 def cluster_contrastive_loss(
-    q_a: Tensor, q_b: Tensor, temperature: float, *, directional: bool = False
+    q_a: Tensor, q_b: Tensor, temperature: float, *, directional: bool = False,
+    similarity: str = "cosine",
 ) -> Tensor:
     """Cluster-level NT-Xent between two views' soft assignments (B x K each).
 
-    The K columns of ``q_a`` and of ``q_b`` form 2K vectors of length B; similarity = cosine /
+    The K columns of ``q_a`` and of ``q_b`` form 2K vectors of length B; similarity = cosine
+    (or the plain dot product with ``similarity="dot"``, whose logits grow with B / K) /
     ``temperature``; the positive of column j of one view is column j of the other; the
     denominator of an anchor runs over the other 2K-1 columns (positive included, self
     excluded). ``directional=False`` averages the cross-entropy over all 2K anchors;
@@ -197,7 +201,11 @@ def cluster_contrastive_loss(
     unchanged), so the symmetric loss equals the mean of ``(a, b)`` and ``(b, a)`` directional
     losses.
     """
-    c = F.normalize(torch.cat([q_a.T, q_b.T], dim=0), dim=1)
+    if similarity not in SIMILARITIES:
+        raise ValueError(f"unknown similarity {similarity!r}; choose one of {SIMILARITIES}")
+    c = torch.cat([q_a.T, q_b.T], dim=0)
+    if similarity == "cosine":
+        c = F.normalize(c, dim=1)
     k = q_a.shape[1]
     return _nt_xent(c @ c.T / temperature, k if directional else None)
 

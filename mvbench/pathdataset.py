@@ -52,4 +52,6 @@ def dataset_from_path(path: str | os.PathLike[str], options: Mapping[str, Any] |
         source=f"{file.resolve()} (views {','.join(contents.view_names)}; labels {contents.label_name})",
         preprocessing=steps,
         observed=contents.observed,
+        raw_views=contents.views,
+        scaling=opts["preprocess"],
     )

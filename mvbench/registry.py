@@ -52,9 +52,20 @@ class Registry:
                 "missingness mechanism": self.missingness}[kind]
 
     def method(self, name: str) -> MethodSpec:
-        if name not in self.methods:
-            raise unknown_name("method", name, self.methods)
-        return self.methods[name]
+        """The method called ``name``, or the method that declares the variant ``name``."""
+        return self.method_variant(name)[0]
+
+    def method_variant(self, name: str) -> tuple[MethodSpec, str | None]:
+        """(method, variant name or None) for a method name or a variant name."""
+        if name in self.methods:
+            return self.methods[name], None
+        for spec in self.methods.values():
+            if name in spec.variants:
+                return spec, name
+        raise unknown_name("method", name, [*self.methods, *self.variant_names()])
+
+    def variant_names(self) -> list[str]:
+        return [variant for spec in self.methods.values() for variant in spec.variants]
 
     def dataset(self, name: str) -> DatasetSpec:
         if name in self.datasets:
@@ -129,7 +140,22 @@ def build_registry(extra_plugins: Sequence[str] = (), *, objects: Sequence[tuple
                     f"uninstall or rename one of them")
             table[spec.name] = spec
             registry.origin[(kind, spec.name)] = name
+    _check_variant_names(registry)
     return registry
+
+
+def _check_variant_names(registry: Registry) -> None:
+    """A variant name must not hide a method or another method's variant."""
+    owner: dict[str, str] = {}
+    for spec in registry.methods.values():
+        for variant in spec.variants:
+            clash = variant if variant in registry.methods else owner.get(variant)
+            if clash is not None:
+                raise MvbenchError(
+                    f"method {spec.name!r} declares the variant {variant!r}, which is already the "
+                    f"name of {'a method' if variant in registry.methods else 'a variant of ' + repr(clash)}; "
+                    f"rename the variant")
+            owner[variant] = spec.name
 
 
 def _collect(pm: pluggy.PluginManager, plugin: Any, name: str) -> list[tuple[str, Any]]:

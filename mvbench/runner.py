@@ -13,7 +13,7 @@ import resource
 import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from mvbench.missing import FILL_STRATEGIES, blank_missing, fill_missing, make_m
 from mvbench.options import Option, resolve_options
 from mvbench.pathdataset import PATH_OPTIONS, dataset_from_path
 from mvbench.progress import QuietProgress
+from mvbench.preprocessing import preprocess_views
 from mvbench.provenance import versions
 from mvbench.registry import Registry
 from mvbench.results import RECORDS_FILE, append_record
@@ -40,7 +41,7 @@ from mvbench.specs import Dataset, DatasetSpec, MethodInput, MethodSpec, Missing
 class Trial:
     """What the user asked for; option values may be strings from the CLI or typed values."""
 
-    method: str
+    method: str  # a method name or a variant name (e.g. "rav-literal")
     dataset: str
     seed: int
     missing: str = "none"
@@ -73,6 +74,7 @@ class ResolvedTrial:
     dataset_options: dict[str, Any]
     missing_options: dict[str, Any]
     preset: dict[str, Any]
+    variant: str | None = None
 
     def key(self, device: torch.device, precision: str) -> str:
         """A stable hash of the trial's configuration: what determines its result, with options at
@@ -80,16 +82,28 @@ class ResolvedTrial:
         dataset_declared = self.dataset.options if self.dataset is not None else PATH_OPTIONS
         payload = {
             "method": self.method.name,
+            # Version 1 is left out, like a default option, so that records made before methods
+            # had versions keep their keys; any later version changes every key of the method.
+            **({"method_version": self.method.version} if self.method.version != 1 else {}),
             "method_options": _changed_options(self.method_options, self.method.options),
             "dataset": self.dataset_name,
             "dataset_options": _changed_options(self.dataset_options, dataset_declared),
             "missing": self.trial.missing,
             "missing_options": _changed_options(self.missing_options, self.mechanism.options),
+            **({"scaling_fit": "observed rows"} if self.refits_scaling() else {}),
             "seed": self.trial.seed, "fill": self.trial.fill if not self.method.handles_missing else None,
             "device_type": device.type, "precision": precision,
         }
         blob = _canonical(payload).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
+
+
+    def refits_scaling(self) -> bool:
+        """Whether the dataset's scaling is refitted on the rows a generated mask leaves observed.
+        Such trials are keyed apart from records made before the refit existed, when the
+        scaling saw the rows the mask hides."""
+        generated = self.trial.missing not in ("none", "file")
+        return generated and self.dataset_options.get("preprocess", "none") != "none"
 
 
 def _changed_options(values: Mapping[str, Any], declared: Iterable[Option]) -> dict[str, Any]:
@@ -115,7 +129,7 @@ def is_path_dataset(name: str) -> bool:
 
 def resolve(trial: Trial, registry: Registry) -> ResolvedTrial:
     """Look up the plugins and resolve all options; every mistake is a one-line error."""
-    method = registry.method(trial.method)
+    method, variant = registry.method_variant(trial.method)
     mechanism = registry.mechanism(trial.missing)
     if trial.fill not in FILL_STRATEGIES:
         raise MvbenchError(f"unknown fill strategy {trial.fill!r}; choose one of {', '.join(FILL_STRATEGIES)}")
@@ -129,13 +143,17 @@ def resolve(trial: Trial, registry: Registry) -> ResolvedTrial:
         dataset_options = resolve_options(dataset_spec.options, trial.dataset_options,
                                           owner=f"dataset {dataset_name!r}")
     preset = dict(method.presets.get(dataset_name, {}))
-    # The user's values win over the method's documented preset for this dataset.
-    method_options = resolve_options(method.options, {**preset, **trial.method_options},
-                                     owner=f"method {method.name!r}")
+    variant_options = dict(method.variants[variant].options) if variant else {}
+    # A variant overrides the method's documented preset for this dataset; the user's values
+    # override both.
+    method_options = resolve_options(method.options, {**preset, **variant_options, **trial.method_options},
+                                     owner=f"method {trial.method!r}")
     missing_options = resolve_options(mechanism.options, trial.missing_options,
                                       owner=f"missingness {mechanism.name!r}")
+    if variant and trial.option_set is None:
+        trial = replace(trial, option_set=variant)
     return ResolvedTrial(trial, method, dataset_spec, dataset_name, mechanism, method_options,
-                         dataset_options, missing_options, preset)
+                         dataset_options, missing_options, preset, variant)
 
 
 class DatasetCache:
@@ -181,6 +199,8 @@ def base_record(resolved: ResolvedTrial, device: torch.device, precision: str) -
         "trial_key": resolved.key(device, precision),
         "status": "failed",
         "method": resolved.method.name,
+        "method_version": resolved.method.version,
+        "variant": resolved.variant,
         "option_set": trial.option_set,
         "method_options": resolved.method_options,
         "preset": resolved.preset,
@@ -221,8 +241,12 @@ def run_resolved(resolved: ResolvedTrial, settings: Settings, cache: DatasetCach
         mask = make_mask(dataset, mechanism_spec, resolved.missing_options, trial.seed)
         record["incomplete_fraction"] = float((~mask).any(axis=1).mean())
         record["missing_per_view"] = (~mask).mean(axis=0).round(6).tolist()
-        views = (blank_missing(dataset.views, mask) if method.handles_missing
-                 else fill_missing(dataset.views, mask, trial.fill))
+        scaled = dataset.views
+        if resolved.refits_scaling() and dataset.raw_views is not None and not mask.all():
+            # The statistics of the scaling must not see the rows this trial's mask hides.
+            scaled, record["preprocessing"] = preprocess_views(dataset.raw_views, dataset.scaling, mask)
+        views = (blank_missing(scaled, mask) if method.handles_missing
+                 else fill_missing(scaled, mask, trial.fill))
         seed_everything(trial.seed)
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from mvbench.options import Option
+from mvbench.seeding import derive_seed
 
 
 @dataclass
@@ -33,6 +34,10 @@ class Dataset:
     citation: str = ""
     preprocessing: list[str] = field(default_factory=list)
     observed: np.ndarray | None = None
+    # The views before ``scaling`` (a mvbench.preprocessing kind), kept so that a trial whose
+    # generated mask hides rows can refit the scaling on its observed rows only.
+    raw_views: list[np.ndarray] | None = None
+    scaling: str = "none"
 
     def __post_init__(self) -> None:
         n = len(self.labels)
@@ -89,6 +94,12 @@ class MethodInput:
     progress: Progress
     dataset_name: str = ""
 
+    def seed_for(self, stream: str) -> int:
+        """The seed of one named random stream of this trial ("init", "batches", "kmeans",
+        "imputation", ...): a stable hash of the trial seed and the stream name, so that
+        streams are independent of each other and never computed as ``seed + v``."""
+        return derive_seed(self.seed, stream)
+
 
 @dataclass
 class MethodOutput:
@@ -99,9 +110,23 @@ class MethodOutput:
 
 
 @dataclass(frozen=True)
+class Variant:
+    """A named option set that a method declares (e.g. ``rav-literal``, an ablation such as
+    ``rav-noLS``), usable wherever a method name is accepted. ``published`` names the paper's
+    number for it in the dataset registry (e.g. "without L_S"), for an ablation variant."""
+
+    options: Mapping[str, Any]
+    description: str
+    published: str | None = None
+
+
+@dataclass(frozen=True)
 class MethodSpec:
     """A clustering method. ``presets`` maps a dataset name to option overrides that the
-    method documents (applied before the user's ``--set``)."""
+    method documents (applied before the user's ``--set``). ``variants`` maps a name to a
+    :class:`Variant` (applied after the preset, before ``--set``). ``version`` is part of every
+    trial key and record: bump it whenever a default's value or meaning changes, so that
+    records made under the old defaults are never served for the new ones."""
 
     name: str
     fit_predict: Callable[[MethodInput], MethodOutput]
@@ -112,6 +137,8 @@ class MethodSpec:
     presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     # ``mvbench run`` without --method picks the installed method with the highest priority.
     default_priority: int = 0
+    version: int = 1
+    variants: Mapping[str, Variant] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -135,7 +162,11 @@ class MissingnessSpec:
     one-line meaning of its parameters, copied into every result row."""
 
     name: str
-    make_mask: Callable[[Dataset, Mapping[str, Any], np.random.Generator], np.ndarray]
+    make_mask: Callable[[Dataset, Mapping[str, Any], Any], np.ndarray]
     description: str
     definition: str
     options: tuple[Option, ...] = ()
+    # An author's mask generator reproduced exactly: ``make_mask`` then receives numpy's legacy
+    # ``RandomState(trial seed)``, as the authors' code seeds it, instead of a Generator derived
+    # from (dataset, mechanism, options, seed). Either way the mask depends on nothing else.
+    legacy_seed: bool = False

@@ -216,7 +216,8 @@ def _parse_missing(items: Any, where: str, source: str) -> tuple[MissingEntry, .
     return tuple(out)
 
 
-def _parse_option_sets(items: Any, shared: Mapping[str, Any], source: str) -> tuple[OptionSet, ...]:
+def _parse_option_sets(items: Any, shared: Mapping[str, Any], source: str,
+                       method_of: Callable[[str], str]) -> tuple[OptionSet, ...]:
     _expect(items, list, "[[methods]]", source, "a list of tables ([[methods]] blocks)")
     sets: list[OptionSet] = []
     for item in items:
@@ -226,7 +227,8 @@ def _parse_option_sets(items: Any, shared: Mapping[str, Any], source: str) -> tu
         method = _expect(item["method"], str, "method", source, "a method name")
         name = _expect(item.get("name", method), str, "name of a [[methods]] entry", source, "a string")
         options = _expect(item.get("options", {}), dict, f"options of {name!r}", source, "a table")
-        common = _expect(shared.get(method, {}), dict, f"[method_options.{method}]", source, "a table")
+        base = method_of(method)  # a variant takes its method's [method_options]
+        common = _expect(shared.get(base, {}), dict, f"[method_options.{base}]", source, "a table")
         published = item.get("published")
         if published is not None:
             _expect(published, str, f"published of {name!r}", source, "a string such as \"without L_S\"")
@@ -276,8 +278,18 @@ def _select(names: Any, pool: Sequence[Any], attr: str, what: str, source: str) 
     return tuple(picked)
 
 
-def parse_suite(data: Mapping[str, Any], source: str, path: Path | None = None) -> Suite:
-    """Build a suite from parsed TOML; every mistake is a one-line error naming ``source``."""
+def parse_suite(data: Mapping[str, Any], source: str, path: Path | None = None,
+                registry: Registry | None = None) -> Suite:
+    """Build a suite from parsed TOML; every mistake is a one-line error naming ``source``.
+    ``registry`` (default: the installed plugins) tells which method a variant name belongs to."""
+    registry = registry or get_registry()
+
+    def method_of(name: str) -> str:
+        try:
+            return registry.method(name).name
+        except MvbenchError:
+            return name  # an unknown name fails later with a did-you-mean, when keyed
+
     _check_keys(data, "top", source)
     head = _expect(data.get("suite", {}), dict, "[suite]", source, "a table")
     _check_keys(head, "[suite]", source)
@@ -295,8 +307,8 @@ def parse_suite(data: Mapping[str, Any], source: str, path: Path | None = None) 
                      "a table of tables, e.g. [method_options.rav]")
     if "methods" not in data or "datasets" not in data:
         raise MvbenchError(f"{source}: a suite needs [[methods]] and [[datasets]] entries")
-    option_sets = _parse_option_sets(data["methods"], shared, source)
-    unused = set(shared) - {s.method for s in option_sets}
+    option_sets = _parse_option_sets(data["methods"], shared, source, method_of)
+    unused = set(shared) - {method_of(s.method) for s in option_sets}
     if unused:
         raise MvbenchError(f"{source}: [method_options] names {', '.join(sorted(unused))}, which no "
                            f"[[methods]] entry uses")
@@ -321,14 +333,14 @@ def parse_suite(data: Mapping[str, Any], source: str, path: Path | None = None) 
     )
 
 
-def load_suite(path: str | Path) -> Suite:
+def load_suite(path: str | Path, registry: Registry | None = None) -> Suite:
     """Read ``leaderboards/NAME.toml`` (or any path); a bare NAME is looked up in ``leaderboards/``."""
     path = suite_path(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise MvbenchError(f"{path}: not valid TOML: {exc}") from None
-    return parse_suite(data, str(path), path)
+    return parse_suite(data, str(path), path, registry)
 
 
 def suite_path(name: str | Path, folder: Path = Path("leaderboards")) -> Path:

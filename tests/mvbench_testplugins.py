@@ -23,6 +23,8 @@ def _probe(inputs: MethodInput) -> MethodOutput:
         labels=np.zeros(mask.shape[0], dtype=np.int64),
         extras={"mask_sha256": hashlib.sha256(mask.tobytes()).hexdigest(),
                 "nan_in_missing": bool(nan_in_missing), "nan_in_observed": bool(nan_in_observed),
+                "observed_range": [[float(x[mask[:, v]].min()), float(x[mask[:, v]].max())]
+                                   for v, x in enumerate(views)],
                 "options": dict(inputs.options)},
     )
 

@@ -81,7 +81,8 @@ def test_csv_schema_sidecar_and_round_trip(tmp_path):
     assert [p.name for p in paths] == ["demo.csv", "demo.meta.json", "demo.md"]
     header = (tmp_path / "demo.csv").read_text().splitlines()[0]
     assert header.split(",") == list(COLUMNS)
-    assert header.startswith("dataset,dataset_name,missing,missing_params,rate,method,option_set,n_seeds,n_failed,"
+    assert header.startswith("dataset,dataset_name,missing,missing_params,rate,method,method_version,option_set,"
+                             "n_seeds,n_failed,"
                              "acc_mean,acc_std,nmi_mean,nmi_std")
     table = read_leaderboard(tmp_path / "demo.csv")
     assert table.loc[0, "acc_mean"] == 0.666667 and table.loc[0, "n_seeds"] == 3  # 6 decimals
@@ -297,3 +298,25 @@ def test_ci_check_passes_on_a_rerun_and_fails_on_a_changed_number(suite_dir, cli
     code, out, _ = cli("leaderboard", suite, "--check", "--results", results, "--update", "--no-plots")
     assert code == 0 and committed.read_text() == good
     assert cli("leaderboard", suite, "--check", "--results", results)[0] == 0
+
+
+def test_a_board_never_mixes_method_versions():
+    from dataclasses import replace as _replace
+
+    from mvbench.leaderboard import build
+    from mvbench.registry import get_registry
+
+    registry = get_registry()
+    base = {"status": "ok", "dataset": "synthetic", "missing": "none", "method": "kmeans",
+            "metrics": {"acc": 0.5, "nmi": 0.5, "ari": 0.5, "pur": 0.5, "f": 0.5}, "train_time": 1.0}
+    old = [{**base, "trial_key": f"old{s}", "seed": s} for s in range(2)]  # no version: version 1
+    new = [{**base, "trial_key": f"new{s}", "seed": s, "method_version": 2,
+            "metrics": {**base["metrics"], "acc": 0.9}} for s in range(2)]
+    bumped = _replace(registry, methods={**registry.methods,
+                                         "kmeans": _replace(registry.methods["kmeans"], version=2)})
+    board = build("demo", old + new, bumped)
+    assert list(board.table["method_version"]) == [2]
+    assert board.table["acc_mean"].tolist() == [0.9] and board.table["n_seeds"].tolist() == [2]
+    assert board.meta["left_out"] == "records of older method versions left out: 2 of kmeans version 1 (now 2)"
+    # Without a bump, the unversioned records are version 1 and nothing is left out.
+    assert "left_out" not in build("demo", old, registry).meta

@@ -117,7 +117,7 @@ def test_view_distances_and_weights() -> None:
     g = torch.Generator().manual_seed(3)
     z = torch.randn(3, 5, 4, generator=g)
     z[2] += 3.0  # view 2 sits far from the others
-    wd = rav_losses.view_distances(z)
+    wd = rav_losses.view_distances(z, "l1")
     naive = torch.zeros(3, 3)
     for v in range(3):
         for u in range(3):
@@ -143,7 +143,7 @@ def test_energy_normalisation_does_not_reward_a_concentrated_view() -> None:
     g = torch.Generator().manual_seed(5)
     z = torch.stack([torch.randn(64, 8, generator=g), torch.randn(64, 8, generator=g),
                      0.05 * torch.randn(64, 8, generator=g)])
-    wd = rav_losses.view_distances(z)
+    wd = rav_losses.view_distances(z, "l1")
     raw = rav_losses.view_weights(wd, normalize="mean")
     energy = rav_losses.view_weights(wd, normalize="energy")
     assert raw[0].argmax() == 2 and raw[1].argmax() == 2
@@ -230,12 +230,37 @@ def test_w_space_chooses_what_the_view_distance_compares(monkeypatch: pytest.Mon
                                                           last_dim: int) -> None:
     seen = []
     distances = rav_losses.view_distances
-    monkeypatch.setattr(rav_losses, "view_distances", lambda z: seen.append(z) or distances(z))
+    monkeypatch.setattr(rav_losses, "view_distances", lambda z, norm: seen.append(z) or distances(z, norm))
     _parts(_opts(w_space=space))
     (compared,) = seen
     assert compared.shape == (3, 32, last_dim)
     if space == "assignments":
         assert torch.allclose(compared.sum(-1), torch.ones(3, 32))
+
+
+@pytest.mark.parametrize(("z_normalize", "scope", "unit_rows"),
+                         [(True, "both", True), (True, "kernel", False), (False, "both", False)])
+def test_z_normalize_reaches_the_view_distance_unless_scoped_to_the_kernel(
+        monkeypatch: pytest.MonkeyPatch, z_normalize: bool, scope: str, unit_rows: bool) -> None:
+    seen = []
+    distances = rav_losses.view_distances
+    monkeypatch.setattr(rav_losses, "view_distances", lambda z, norm: seen.append((z, norm)) or distances(z, norm))
+    _parts(_opts(z_normalize=z_normalize, normalize_scope=scope))
+    ((compared, norm),) = seen
+    assert norm == "l2"
+    assert torch.allclose(compared.norm(dim=-1), torch.ones(3, 32), atol=1e-5) == unit_rows
+
+
+def test_wd_norm_on_a_hand_computed_case() -> None:
+    # View 0: the points (0, 0) and (3, 4); view 1: (0, 0) twice. Pairwise Euclidean distances
+    # across views are 0, 0, 5, 5 (mean 2.5) and L1 distances 0, 0, 7, 7 (mean 3.5); within
+    # view 0 they are 0, 5, 5, 0 (L2, mean 2.5) and 0, 7, 7, 0 (L1, mean 3.5); view 1 has 0.
+    z = torch.tensor([[[0.0, 0.0], [3.0, 4.0]], [[0.0, 0.0], [0.0, 0.0]]])
+    assert torch.allclose(rav_losses.view_distances(z, "l2"), torch.tensor([[2.5, 2.5], [2.5, 0.0]]))
+    assert torch.allclose(rav_losses.view_distances(z, "l1"), torch.tensor([[3.5, 3.5], [3.5, 0.0]]))
+    assert torch.allclose(rav_losses.view_distances(z), rav_losses.view_distances(z, "l2"))
+    with pytest.raises(ValueError, match="l2"):
+        rav_losses.view_distances(z, "l3")
 
 
 def _run(views: list[torch.Tensor], opts: dict, seed: int = 0):
@@ -288,8 +313,13 @@ def test_bf16_run_is_finite() -> None:
 
 def test_plugin_registration() -> None:
     (spec,) = rav.mvbench_methods()
-    assert spec.name == "rav" and not spec.handles_missing
+    assert spec.name == "rav" and not spec.handles_missing and spec.version == 2
     defaults = resolve_options(spec.options)
     assert defaults["lambda_1"] == 1.0 and defaults["lambda_2"] == 1.0
-    assert defaults["z_normalize"] is False and defaults["ls_denominator"] == "literal"
+    assert defaults["z_normalize"] is True and defaults["normalize_scope"] == "both"
+    assert defaults["wd_norm"] == "l2" and defaults["ls_denominator"] == "literal"
     assert defaults["hidden"] == (500, 500, 2000) and defaults["feature_dim"] == 512
+    assert {"rav-literal", "rav-stable", "rav-noLS", "rav-noLQ", "rav-uniformW"} <= set(spec.variants)
+    literal = resolve_options(spec.options, spec.variants["rav-literal"].options)
+    assert literal["z_normalize"] is False and literal["wd_norm"] == "l1"
+    assert spec.variants["rav-noLS"].published == "without L_S"

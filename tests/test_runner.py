@@ -100,3 +100,18 @@ def test_trial_key_ignores_option_order(registry, tmp_path):
     b = run(registry, tmp_path, method="probe", method_options={"mode": "b", "alpha": "3"})[0]
     c = run(registry, tmp_path, method="probe", method_options={"mode": "a", "alpha": "3"})[0]
     assert a["trial_key"] == b["trial_key"] != c["trial_key"]
+
+
+def test_a_generated_mask_refits_the_scaling_on_observed_rows_only(registry, tmp_path):
+    # MinMax statistics must not see the rows the trial's mask hides: refitted on the observed
+    # rows, every feature's observed range is exactly [0, 1] again (fitted on all rows, the
+    # hidden rows would hold some of the extremes).
+    options = {**SMALL, "preprocess": "minmax"}
+    (record,) = run(registry, tmp_path, method="probe-missing", missing="mcar",
+                    missing_options={"rate": "0.5"}, dataset_options=options)
+    assert record["status"] == "ok" and record["incomplete_fraction"] == 0.5
+    assert any("statistics over observed rows" in step for step in record["preprocessing"])
+    assert all(r == [0.0, 1.0] for r in record["extras"]["observed_range"])
+    (complete,) = run(registry, tmp_path / "c", method="probe-missing", dataset_options=options)
+    assert not any("observed rows" in step for step in complete["preprocessing"])
+    assert complete["trial_key"] != record["trial_key"]

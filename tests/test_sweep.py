@@ -360,3 +360,61 @@ def test_only_fields_that_match_nothing_together_are_an_error(tmp_path, cli, sta
     code, _, err = cli("-p", PLUGIN, "sweep", str(suite_from(BASIC, tmp_path)), "--only", "missing=none",
                        "--only", "rate=0.3", "--dry-run")
     assert code == 2 and "no trial of this grid matches all of them" in err
+
+
+def test_a_bumped_method_version_reruns_its_recorded_trials(tmp_path, registry, state, monkeypatch):
+    # A changed default with a version bump: the sweep must not serve the old records.
+    items = expand(load_suite(suite_from(BASIC, tmp_path)))[:2]
+    results = tmp_path / RECORDS_FILE
+    run_sweep(plan(items, registry, CPU), CPU, (PLUGIN,), SequentialExecutor(), results, suite="demo")
+    recorded = read_records(results)
+    assert [r["method_version"] for r in recorded] == [1, 1]
+    assert to_run(plan(items, registry, CPU, recorded), retry_failed=False) == []
+
+    spec = registry.methods["counted"]
+    changed = replace(spec, version=2,
+                      options=(Option("a", "int", 7, "a number"), *spec.options[1:]))
+    monkeypatch.setitem(registry.methods, "counted", changed)
+    again = plan(items, registry, CPU, recorded)
+    assert [p.state for p in again] == ["left", "left"]
+    assert {p.key for p in again}.isdisjoint(r["trial_key"] for r in recorded)
+    run_sweep(again, CPU, (PLUGIN,), SequentialExecutor(), results, suite="demo")
+    assert [r["method_version"] for r in read_records(results)] == [1, 1, 2, 2]
+
+
+def test_a_variant_is_a_named_option_set_usable_as_a_method(tmp_path, registry, monkeypatch):
+    from mvbench.specs import Variant
+
+    spec = registry.methods["counted"]
+    monkeypatch.setitem(registry.methods, "counted", replace(
+        spec, variants={"counted-b": Variant({"b": "z"}, "b is z")}))
+    variant = resolve(Trial(method="counted-b", dataset="synthetic", seed=0, dataset_options=SMALL), registry)
+    spelled = resolve(Trial(method="counted", dataset="synthetic", seed=0, method_options={"b": "z"},
+                            dataset_options=SMALL), registry)
+    cpu = torch.device("cpu")
+    assert variant.method.name == "counted" and variant.variant == "counted-b"
+    assert variant.method_options["b"] == "z" and variant.trial.option_set == "counted-b"
+    assert variant.key(cpu, "fp32") == spelled.key(cpu, "fp32")
+    # The user's --set wins over the variant.
+    overridden = resolve(Trial(method="counted-b", dataset="synthetic", seed=0, method_options={"b": "w"},
+                               dataset_options=SMALL), registry)
+    assert overridden.method_options["b"] == "w"
+    with pytest.raises(MvbenchError, match="counted-b"):
+        resolve(Trial(method="counted-c", dataset="synthetic", seed=0), registry)
+
+
+def test_a_variant_may_not_hide_a_method(plugin):
+    from mvbench.registry import build_registry
+    from mvbench.specs import MethodSpec, Variant
+
+    class Clash:
+        from mvbench.hookspecs import hookimpl
+
+        @staticmethod
+        @hookimpl
+        def mvbench_methods():
+            return [MethodSpec(name="clash", fit_predict=lambda i: None, description="x",
+                               variants={"kmeans": Variant({}, "hides k-means")})]
+
+    with pytest.raises(MvbenchError, match="rename the variant"):
+        build_registry(objects=[("clash", Clash)])

@@ -72,7 +72,7 @@ def handle(args: argparse.Namespace) -> int:
         board = build("leaderboard", records, registry)
         out_dir = Path(args.out_dir or args.results)
     else:
-        suite = load_suite(args.name)
+        suite = load_suite(args.name, registry)
         out_dir = Path(args.out_dir) if args.out_dir else suite.path.parent
         if args.check:
             return check(suite, registry, args, out_dir)

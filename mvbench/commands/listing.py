@@ -11,6 +11,7 @@ from mvbench.console import console
 from mvbench.errors import unknown_name
 from mvbench.options import Option
 from mvbench.registry import Registry
+from mvbench.specs import MethodSpec
 from mvbench.commands.common import registry_from
 
 KINDS = ("methods", "datasets", "missingness")
@@ -70,6 +71,16 @@ def options_table(options: tuple[Option, ...]) -> Table:
     return table
 
 
+def variants_table(spec: MethodSpec) -> Table:
+    table = Table(title="variants (usable wherever a method name is: mvbench run -m NAME, sweep, suites)")
+    for column in ("name", "options", "published as", "description"):
+        table.add_column(column, overflow="fold")
+    for name, variant in spec.variants.items():
+        options = ", ".join(f"{key}={value}" for key, value in variant.options.items())
+        table.add_row(name, options, variant.published or "", variant.description)
+    return table
+
+
 def _bounds(option: Option) -> str:
     if option.minimum is None and option.maximum is None:
         return ""
@@ -79,14 +90,14 @@ def _bounds(option: Option) -> str:
 
 
 def _find(registry: Registry, name: str) -> tuple[str, Any]:
-    if name in registry.methods:
-        return "method", registry.methods[name]
+    if name in registry.methods or name in registry.variant_names():
+        return "method", registry.method(name)
     if name in registry.missingness:
         return "missingness mechanism", registry.missingness[name]
     try:
         return "dataset", registry.dataset(name)
     except Exception:
-        everything = [*registry.methods, *registry.missingness, *registry.datasets]
+        everything = [*registry.methods, *registry.variant_names(), *registry.missingness, *registry.datasets]
         raise unknown_name("plugin name", name, everything) from None
 
 
@@ -102,8 +113,11 @@ def handle_show(args: argparse.Namespace) -> int:
         console.print("missing views: " + ("handled by the method (it receives the mask)"
                                            if spec.handles_missing else
                                            "filled by the runner (--fill)"), highlight=False)
+        console.print(f"version: {spec.version} (part of every trial key and record)", highlight=False)
         for dataset, preset in spec.presets.items():
             console.print(f"preset for {dataset}: {dict(preset)}", highlight=False)
+        if spec.variants:
+            console.print(variants_table(spec))
     if kind == "missingness mechanism":
         console.print(f"definition: {spec.definition}", highlight=False)
     if kind == "dataset":

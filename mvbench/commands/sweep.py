@@ -113,7 +113,7 @@ def handle(args: argparse.Namespace) -> int:
         if given:
             raise MvbenchError(f"{', '.join(given)} define an ad-hoc grid; with a suite file, edit "
                                f"the file instead")
-        suite = load_suite(args.suite)
+        suite = load_suite(args.suite, registry)
         pin_threads(suite)
         items, name = expand(suite), suite.name
         settings = suite_settings(suite, device=args.device, precision=args.precision,

@@ -21,10 +21,11 @@ from torch import Tensor
 
 from mvbench.errors import MvbenchError
 from mvbench.hookspecs import hookimpl
-from mvbench.nn import autocast, minibatches, torch_generator
+from mvbench.nn import SIMILARITIES, autocast, minibatches, torch_generator
 from mvbench.options import Option, resolve_options
-from mvbench.specs import MethodInput, MethodOutput, MethodSpec
+from mvbench.specs import MethodInput, MethodOutput, MethodSpec, Variant
 from mvbench_plugins.methods.dimvc_hia_parts import (
+    SIM_REDUCTIONS,
     DimvcHiaNet,
     caa_pair_terms,
     cluster_prototypes,
@@ -43,6 +44,21 @@ OPTIONS = (
     Option("sim_normalization", "str", "dot",
            "view similarity on sharpened columns: dot product (reference) or cosine",
            choices=("dot", "cosine")),
+    Option("sim_reduction", "str", "code",
+           "view similarity from the 2K positive probabilities: code = their sum / number of "
+           "co-observed samples in the batch (the authors' code); mean = their mean over anchors",
+           choices=SIM_REDUCTIONS),
+    Option("detach_similarity", "bool", False,
+           "stop the gradient at the view similarity (default false: the authors' code lets the "
+           "CAA loss's gradient flow through it)"),
+    Option("label_similarity", "str", "cosine",
+           "similarity of L_label's cluster-level contrast: cosine, or the plain dot product (the "
+           "authors' code on MNIST-USPS: a preset)", choices=SIMILARITIES),
+    Option("small_data", "str", "off",
+           "off: batch_size as given (the reference; a dataset of 210 samples then takes one step "
+           "per epoch); steps10: the largest divisor of N not above batch_size that gives at least "
+           "10 steps per epoch (a rule fixed in advance, never chosen by accuracy)",
+           choices=("off", "steps10")),
     Option("hidden", "list[int]", (256, 512, 1024), "hidden sizes of each view's encoder", minimum=1),
     Option("latent_dim", "int", 1024, "size of the latent features h", minimum=1),
     Option("low_dim", "int", 1024, "hidden size of the cluster predictor", minimum=1),
@@ -74,7 +90,7 @@ OPTIONS = (
 
 PRESETS = {
     "handwritten": {"hidden": (256, 512, 1024), "latent_dim": 1024, "batch_size": 200},
-    "mnist-usps": {"latent_dim": 1500, "batch_size": 50},
+    "mnist-usps": {"latent_dim": 1500, "batch_size": 50, "label_similarity": "dot"},
     "fashion": {"hidden": (256, 512), "latent_dim": 2000, "batch_size": 100, "low_dim": 500, "tau_l": 0.5},
     "bdgp": {"hidden": (256, 512), "latent_dim": 2000, "batch_size": 200},
 }
@@ -89,6 +105,10 @@ class Config:
     gamma: float
     tau_l: float
     sim_normalization: str
+    sim_reduction: str
+    detach_similarity: bool
+    label_similarity: str
+    small_data: str
     hidden: tuple[int, ...]
     latent_dim: int
     low_dim: int
@@ -123,7 +143,9 @@ def forward_batch(model: DimvcHiaNet, xs: Sequence[Tensor], mask: Tensor, cfg: C
     """Encode observed rows, compute view similarity and apply level-1 imputation."""
     h, q = model.encode_observed(xs, mask)
     sim = view_similarity(q, mask, label_aware=cfg.label_aware_negatives,
-                          normalize=cfg.sim_normalization == "cosine")
+                          normalize=cfg.sim_normalization == "cosine", reduction=cfg.sim_reduction)
+    if cfg.detach_similarity:
+        sim = sim.detach()
     q_full = impute_assignments(q, mask, sim) if cfg.assignment_imputation else q
     return BatchForward(h=h, q=q, sim=sim, q_full=q_full)
 
@@ -175,7 +197,7 @@ def _caa_loss(fwd: BatchForward, mask: Tensor, cfg: Config) -> Tensor:
             if not bool(rows.any()):
                 continue
             q_a, q_b = fwd.q[rows, a], fwd.q[rows, b]
-        label, prob = caa_pair_terms(q_a, q_b, cfg.tau_l)
+        label, prob = caa_pair_terms(q_a, q_b, cfg.tau_l, cfg.label_similarity)
         sim = fwd.sim[a, b] if cfg.sim_weighting == "similarity" else 1.0
         if cfg.caa_weighting == "code":
             total = total + sim * cfg.beta * (label + prob)
@@ -241,6 +263,15 @@ def predict(model: DimvcHiaNet, views: Sequence[Tensor], mask: Tensor, cfg: Conf
     return torch.cat(labels), sim_sum / n
 
 
+def effective_batch_size(n: int, cfg: Config) -> int:
+    """The training batch size: ``cfg.batch_size``, or under ``small_data=steps10`` the largest
+    divisor of N not above it that gives at least 10 steps per epoch (N itself if none does)."""
+    if cfg.small_data == "off":
+        return cfg.batch_size
+    fitting = [d for d in range(1, min(cfg.batch_size, n) + 1) if n % d == 0 and n // d >= 10]
+    return max(fitting) if fitting else n
+
+
 def _check_input(inp: MethodInput) -> None:
     mask = inp.mask
     if mask.dtype != torch.bool or mask.ndim != 2 or mask.shape[1] != len(inp.views):
@@ -255,7 +286,7 @@ def _check_input(inp: MethodInput) -> None:
 def _build_model(inp: MethodInput, cfg: Config) -> DimvcHiaNet:
     # Initialise from the trial seed without disturbing the caller's global RNG.
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(inp.seed)
+        torch.manual_seed(inp.seed_for("init"))
         model = DimvcHiaNet([x.shape[1] for x in inp.views], cfg.hidden, cfg.latent_dim,
                             cfg.low_dim, inp.n_clusters)
     return model.to(inp.device)
@@ -304,8 +335,10 @@ def fit_predict(inp: MethodInput) -> MethodOutput:
              for v, x in enumerate(inp.views)]
     model = _build_model(inp, cfg)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    generator = torch_generator(inp.seed, inp.device)
-    history: dict[str, Any] = {"loss_history": {}, "epoch_seconds": {}, "loss_parts": {}}
+    generator = torch_generator(inp.seed_for("batches"), inp.device)
+    batch_size = effective_batch_size(mask.shape[0], cfg)
+    history: dict[str, Any] = {"loss_history": {}, "epoch_seconds": {}, "loss_parts": {},
+                               "batch_size": batch_size}
 
     def optimise(loss: Tensor) -> None:
         optimizer.zero_grad(set_to_none=True)
@@ -332,8 +365,8 @@ def fit_predict(inp: MethodInput) -> MethodOutput:
         return full_data_prototypes(model, views, mask, cfg.batch_size, inp.precision)
 
     model.train()
-    _run_stage("pretrain", cfg.pre_epochs, pretrain_step, inp, generator, cfg.batch_size, history)
-    _run_stage("train", cfg.epochs, train_step, inp, generator, cfg.batch_size, history,
+    _run_stage("pretrain", cfg.pre_epochs, pretrain_step, inp, generator, batch_size, history)
+    _run_stage("train", cfg.epochs, train_step, inp, generator, batch_size, history,
                before_epoch=refresh_prototypes)
     model.eval()
     start = time.perf_counter()
@@ -351,6 +384,23 @@ SPEC = MethodSpec(
     options=OPTIONS,
     handles_missing=True,
     presets=PRESETS,
+    # 2: the view similarity is the code's sum / co-observed count and is not detached; L_label
+    # uses the dot product on MNIST-USPS; model and batch streams come from seed_for; a generated
+    # mask's MinMax is fitted on the observed rows.
+    version=2,
+    variants={
+        "dimvc-hia-noEBM": Variant({"alpha": 0.0}, "without the energy-based loss (alpha = 0)"),
+        "dimvc-hia-noCAA": Variant({"beta": 0.0}, "without contrastive assignment alignment (beta = 0)"),
+        "dimvc-hia-noRec": Variant({"gamma": 0.0}, "without the reconstruction loss (gamma = 0)"),
+        "dimvc-hia-noAssignImp": Variant({"assignment_imputation": False}, "without level-1 assignment imputation"),
+        "dimvc-hia-noFeatImp": Variant({"feature_imputation": False}, "without level-2 feature imputation"),
+        "dimvc-hia-noLabelAware": Variant({"label_aware_negatives": False},
+                                          "without label-aware negatives in the view similarity"),
+        "dimvc-hia-uniformSim": Variant({"sim_weighting": "uniform"},
+                                        "CAA weighted uniformly instead of by view similarity"),
+        "dimvc-hia-steps10": Variant({"small_data": "steps10"},
+                                     "small-data rule: batch = the largest divisor of N giving >= 10 steps per epoch"),
+    },
 )
 
 

@@ -134,23 +134,29 @@ def view_pairs(n_views: int, device: torch.device | str = "cpu") -> tuple[Tensor
     return a, b
 
 
-@torch.no_grad()
+SIM_REDUCTIONS = ("code", "mean")
+
+
 def view_similarity(q: Tensor, mask: Tensor, *, label_aware: bool = True, normalize: bool = False,
-                    temperature: float = SIM_TEMPERATURE) -> Tensor:
+                    reduction: str = "code", temperature: float = SIM_TEMPERATURE) -> Tensor:
     """View semantic similarity (V, V) from assignments ``q`` (B, V, K) and ``mask`` (B, V).
 
     For each pair, on the samples observed in both views: sharpen each view's q, take the 2K
     columns as vectors, similarity = dot product (cosine with ``normalize``) / ``temperature``;
     the positive of a column is the same cluster in the other view; with ``label_aware``, two
     columns whose largest entry falls on the same sample are not negatives of each other.
-    sim = mean over the 2K anchors of the softmax probability of the positive. Symmetric,
-    zero diagonal, zero for a pair with no co-observed sample. All pairs are computed at once.
+    ``reduction="code"`` (the authors' code): sim = the sum of the 2K softmax probabilities of
+    the positives divided by the number of samples co-observed in the batch; ``"mean"``: their
+    mean over the 2K anchors. Symmetric, zero diagonal, zero for a pair with no co-observed
+    sample. All pairs are computed at once. Differentiable: the caller detaches it if wanted.
     """
+    if reduction not in SIM_REDUCTIONS:
+        raise ValueError(f"unknown similarity reduction {reduction!r}; choose one of {SIM_REDUCTIONS}")
     with torch.autocast(q.device.type, enabled=False):
-        return _view_similarity(q.float(), mask, label_aware, normalize, temperature)
+        return _view_similarity(q.float(), mask, label_aware, normalize, reduction, temperature)
 
 
-def _view_similarity(q: Tensor, mask: Tensor, label_aware: bool, normalize: bool,
+def _view_similarity(q: Tensor, mask: Tensor, label_aware: bool, normalize: bool, reduction: str,
                      temperature: float) -> Tensor:
     n_views, k = mask.shape[1], q.shape[2]
     a, b = view_pairs(n_views, q.device)
@@ -168,8 +174,13 @@ def _view_similarity(q: Tensor, mask: Tensor, label_aware: bool, normalize: bool
         top = cols.argmax(dim=2)  # (P, 2K): the sample carrying each column's largest entry
         allowed = allowed & ((top[:, :, None] != top[:, None, :]) | positive)
     log_prob = torch.log_softmax(logits.masked_fill(~allowed, -math.inf), dim=2)
-    sim_pairs = log_prob[:, positive].exp().mean(dim=1)  # (P,)
-    sim_pairs = torch.where(both.sum(dim=0) > 0, sim_pairs, torch.zeros_like(sim_pairs))
+    positive_prob = log_prob[:, positive].exp()  # (P, 2K)
+    co_observed = both.sum(dim=0)  # (P,)
+    if reduction == "code":
+        sim_pairs = positive_prob.sum(dim=1) / co_observed.clamp_min(1.0)
+    else:
+        sim_pairs = positive_prob.mean(dim=1)
+    sim_pairs = torch.where(co_observed > 0, sim_pairs, torch.zeros_like(sim_pairs))
     sim = q.new_zeros(n_views, n_views)
     sim[a, b] = sim_pairs
     sim[b, a] = sim_pairs
@@ -218,15 +229,17 @@ def _kl(p: Tensor, r: Tensor) -> Tensor:
     return (p * (p.clamp_min(tiny).log() - r.clamp_min(tiny).log())).sum()
 
 
-def caa_pair_terms(q_a: Tensor, q_b: Tensor, tau_l: float) -> tuple[Tensor, Tensor]:
+def caa_pair_terms(q_a: Tensor, q_b: Tensor, tau_l: float, similarity: str = "cosine"
+                   ) -> tuple[Tensor, Tensor]:
     """Contrastive assignment alignment of one view pair on the same rows: ``(L_label, L_prob)``.
 
-    L_label = cluster-level contrast (cosine / ``tau_l``) on the sharpened q's; L_prob =
+    L_label = cluster-level contrast (``similarity``: cosine, or the plain dot product as the
+    authors' code uses on MNIST-USPS, / ``tau_l``) on the sharpened q's; L_prob =
     ``-H(p_a) - H(p_b) + 0.1 * (KL(p_a||p_b) + KL(p_b||p_a)) / 2`` with p the column means of
     the sharpened q's.
     """
     s_a, s_b = sharpen(q_a.float()), sharpen(q_b.float())
-    label = cluster_contrastive_loss(s_a, s_b, tau_l)
+    label = cluster_contrastive_loss(s_a, s_b, tau_l, similarity=similarity)
     p_a, p_b = s_a.mean(dim=0), s_b.mean(dim=0)
     prob = -entropy_of_mean(s_a) - entropy_of_mean(s_b) + PROB_KL_WEIGHT * 0.5 * (_kl(p_a, p_b) + _kl(p_b, p_a))
     return label, prob

@@ -36,7 +36,7 @@ from mvbench.nn import (
     torch_generator,
 )
 from mvbench.options import Option
-from mvbench.specs import MethodInput, MethodOutput, MethodSpec, Progress
+from mvbench.specs import MethodInput, MethodOutput, MethodSpec, Progress, Variant
 
 OPTIONS = (
     Option("pre_epochs", "int", 200, "reconstruction-only pre-training epochs", minimum=0),
@@ -243,6 +243,12 @@ SPEC = MethodSpec(
     # The default of 'mvbench run': the built-in deep method with the strongest measured record
     # here so far (MNIST-USPS ACC .994 with the faithful defaults).
     default_priority=10,
+    variants={
+        "mflvc-noFC": Variant({"feature_contrast": False}, "without the high-level feature contrast"),
+        "mflvc-noLC": Variant({"label_contrast": False}, "without the cluster-level label contrast"),
+        "mflvc-noBalance": Variant({"balance": False}, "without the balance term"),
+        "mflvc-noFT": Variant({"fine_tune": False}, "without pseudo-labelling and fine-tuning"),
+    },
 )
 
 

@@ -20,6 +20,7 @@ from mvbench.nn import cluster_contrastive_loss, entropy_of_mean
 SIGMA_HEURISTICS = ("fixed", "median")
 LS_DENOMINATORS = ("literal", "infonce")
 W_NORMALIZATIONS = ("none", "dim", "mean", "energy")
+WD_NORMS = ("l2", "l1")
 
 # Floor of the literal L_S denominator, as a fraction of the full InfoNCE denominator
 # sum_k exp(c_ik / tau). See relationship_loss for why it exists and when it is active.
@@ -135,21 +136,30 @@ def _within_view_mean_l1(z: Tensor) -> Tensor:
 
 
 @torch.no_grad()
-def view_distances(z: Tensor) -> Tensor:
-    """``WD`` (V, V): mean pairwise L1 distance between the rows of ``Z^v`` and of ``Z^u``.
+def view_distances(z: Tensor, norm: str = "l2") -> Tensor:
+    """``WD`` (V, V): mean pairwise distance between the rows of ``Z^v`` and of ``Z^u``, with the
+    Euclidean (``l2``) or the L1 norm.
 
-    The V(V-1)/2 distinct pairs go through one batched ``torch.cdist(p=1)`` call and are
-    mirrored (the mean over all (i, k) pairs is symmetric); the V diagonal entries use the exact
-    sorted-values formula of :func:`_within_view_mean_l1`, which costs a sort instead of another
-    V cdist calls (cdist p=1 is the slowest part of a batch on CPU). No gradient flows through W.
+    All pairs go through one batched ``torch.cdist`` call over the upper triangle and are
+    mirrored (the mean over all (i, k) pairs is symmetric). For L1 the V diagonal entries use the
+    exact sorted-values formula of :func:`_within_view_mean_l1`, which costs a sort instead of
+    V more cdist calls (cdist p=1 is the slowest part of a batch on CPU). No gradient flows
+    through W.
     """
+    if norm not in WD_NORMS:
+        raise ValueError(f"unknown WD norm {norm!r}; choose one of {WD_NORMS}")
     n_views = z.shape[0]
     with _fp32_off(z):
         zf = z.detach().float()
-        wd = torch.diag(_within_view_mean_l1(zf))
-        if n_views > 1:
-            a, b = torch.triu_indices(n_views, n_views, offset=1, device=z.device)
-            means = torch.cdist(zf[a], zf[b], p=1).mean(dim=(-2, -1))
+        if norm == "l1":
+            wd = torch.diag(_within_view_mean_l1(zf))
+            offset = 1
+        else:
+            wd = zf.new_zeros((n_views, n_views))
+            offset = 0
+        a, b = torch.triu_indices(n_views, n_views, offset=offset, device=z.device)
+        if len(a):
+            means = torch.cdist(zf[a], zf[b], p=1.0 if norm == "l1" else 2.0).mean(dim=(-2, -1))
             wd[a, b] = means
             wd[b, a] = means
     return wd

@@ -10,6 +10,7 @@ Examples::
     python benchmarks/bench_epochs.py mflvc handwritten --set pre_epochs=5 con_epochs=5 tune_epochs=5 --bare
     python benchmarks/bench_epochs.py rav random:2000:76,216,64,240,47,6:10 --precision bf16
     python benchmarks/bench_epochs.py mflvc mat:/path/MNIST_USPS.mat --set pre_epochs=3 con_epochs=3
+    python benchmarks/bench_epochs.py dimvc-hia handwritten-mat --missing-rate 0.5 --set pre_epochs=3 epochs=3
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import torch.nn.functional as F
 
 from mvbench.datadir import resolve_data_dir
 from mvbench.device import check_precision, resolve_device
+from mvbench.missing import blank_missing, fill_missing, make_mask
 from mvbench.nn import MultiViewAutoencoder, adam, autocast
 from mvbench.options import resolve_options, split_assignment
 from mvbench.progress import QuietProgress
@@ -96,6 +98,9 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precision", default="fp32")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--missing-rate", type=float, default=0.0, metavar="R",
+                        help="an mcar mask of rate R (the runner's, for this seed): NaN rows for a method "
+                             "that handles missing views, mean-filled rows for one that does not")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--bare", action="store_true",
@@ -114,14 +119,21 @@ def main() -> None:
     given = dict(split_assignment(item) for item in args.set)
     options = resolve_options(method.options, {**method.presets.get(dataset.name, {}), **given},
                               owner=f"method {method.name!r}")
-    views = [torch.as_tensor(x, dtype=torch.float32, device=device) for x in dataset.views]
+    mask = np.ones((dataset.n_samples, dataset.n_views), dtype=bool)
+    if args.missing_rate:
+        mcar = registry.mechanism("mcar")
+        mask = make_mask(dataset, mcar, resolve_options(mcar.options, {"rate": args.missing_rate}), args.seed)
+    arrays = (blank_missing(dataset.views, mask) if method.handles_missing
+              else fill_missing(dataset.views, mask, "mean"))
+    views = [torch.as_tensor(x, dtype=torch.float32, device=device) for x in arrays]
     print(f"{method.name} on {dataset.name} (N={dataset.n_samples}, dims={dataset.dims}, "
-          f"K={dataset.n_clusters}), {device}, {precision}, {torch.get_num_threads()} threads")
+          f"K={dataset.n_clusters}), missing rate {args.missing_rate:g}, {device}, {precision}, "
+          f"{torch.get_num_threads()} threads")
 
     seed_everything(args.seed)
     start = time.perf_counter()
     output = method.fit_predict(MethodInput(
-        views=views, mask=torch.ones(dataset.n_samples, dataset.n_views, dtype=torch.bool, device=device),
+        views=views, mask=torch.as_tensor(mask, device=device),
         n_clusters=dataset.n_clusters, options=options, seed=args.seed, device=device,
         precision=precision, progress=QuietProgress(), dataset_name=dataset.name,
     ))

@@ -9,11 +9,11 @@ Loading finds the file in the data directory, checks its sha256, reads it with
 from __future__ import annotations
 
 import functools
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from mvbench import toml
 from mvbench.errors import MvbenchError
 from mvbench.fetch import locate, missing_file_message, verify_file
 from mvbench.hookspecs import hookimpl
@@ -30,7 +30,7 @@ _NOT_SUMMARY = ("name", "aliases", "description", "citation", "file")
 @functools.cache
 def load_manifest(path: Path = MANIFEST) -> tuple[dict[str, Any], ...]:
     """The manifest's entries, checked for the keys every entry needs."""
-    entries = tuple(tomllib.loads(path.read_text(encoding="utf-8"))["dataset"])
+    entries = tuple(toml.loads(path.read_text(encoding="utf-8"))["dataset"])
     for entry in entries:
         absent = [key for key in _REQUIRED if key not in entry]
         if absent:
@@ -103,6 +103,7 @@ def spec_for(entry: Mapping[str, Any]) -> DatasetSpec:
         options=_options(entry),
         aliases=tuple(entry.get("aliases", ())),
         summary=summary,
+        default_missing="file" if "mask" in entry else "none",
     )
 
 

@@ -1,5 +1,7 @@
 """The ``mvbench`` command line. Subcommands live in :mod:`mvbench.commands`; every user
-error is printed as one line (``error: ...``) with exit status 2, never a traceback."""
+error is printed as one line (``error: ...``) with exit status 2, never a traceback. Only the
+module of the command that runs is imported, so ``mvbench --help`` and ``--version`` answer
+without importing torch."""
 
 from __future__ import annotations
 
@@ -17,11 +19,45 @@ from rich.markup import escape
 import mvbench
 from mvbench.console import err_console
 from mvbench.errors import MvbenchError
+from mvbench.determinism import configure_cublas
 
-COMMANDS = ("run", "listing", "datasets", "sweep", "leaderboard")
+configure_cublas()  # before any command can start CUDA, in this process or the workers it spawns
+
+# Every command: the module in mvbench.commands that registers it, and its one-line help for
+# `mvbench --help` (a test checks that these match what the modules register).
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("run", "run seeded trials of a method on a dataset"),
+    "list": ("listing", "list installed methods, datasets and missingness"),
+    "show": ("listing", "describe a method, dataset or missingness mechanism"),
+    "datasets": ("datasets", "list, describe, fetch and verify dataset files"),
+    "sweep": ("sweep", "run a suite (leaderboards/NAME.toml) or an ad-hoc grid, resuming"),
+    "leaderboard": ("leaderboard", "aggregate a suite's trials into NAME.csv, NAME.md and plots"),
+    "report": ("report", "write leaderboards/REPRODUCTION.md: every published number beside ours"),
+    "site": ("site", "write the leaderboards as a static web site (default: leaderboards/site/)"),
+    "stats": ("stats", "paired tests, average ranks and a critical-difference diagram of a board"),
+    "plot": ("plot", "draw trials' loss histories, view weights and embeddings"),
+    "check": ("check", "check a plugin against mvbench's contract on tiny synthetic data"),
+}
+COMMANDS = tuple(dict.fromkeys(module for module, _ in SUBCOMMANDS.values()))
+_GLOBAL_WITH_VALUE = ("-p", "--plugin", "--data-dir")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def command_in(argv: Sequence[str]) -> str | None:
+    """The command word of ``argv``: the first word that is neither a global option nor its value."""
+    skip = False
+    for word in argv:
+        if skip:
+            skip = False
+        elif word in _GLOBAL_WITH_VALUE:
+            skip = True
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
+def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The parser for ``argv``: the module of the command it names registers that command in
+    full; every other command is listed by name and help only."""
     parser = argparse.ArgumentParser(
         prog="mvbench",
         description="Benchmark deep multi-view clustering methods: seeded trials, shared "
@@ -36,14 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="folder with dataset files (default: $MVBENCH_DATA, then the user "
                              "cache folder)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"mvbench.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"mvbench.commands.{name}":
-                raise
-            continue
-        module.register(subparsers)
+    wanted = SUBCOMMANDS.get(command_in(argv) or "", (None, ""))[0]
+    for name, (module, help_text) in SUBCOMMANDS.items():
+        if module != wanted:
+            subparsers.add_parser(name, help=help_text, add_help=False)
+    if wanted:
+        importlib.import_module(f"mvbench.commands.{wanted}").register(subparsers)
     return parser
 
 
@@ -53,7 +87,8 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 def main(argv: Sequence[str] | None = None) -> int:
     warnings.showwarning = _show_warning
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
         parser.print_help()
@@ -68,6 +103,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         err_console.print("[yellow]interrupted:[/] finished trials are kept in the results file",
                           highlight=False)
         return 130
+    except OSError as exc:
+        if exc.filename is None:
+            raise
+        # A path the user gave that cannot be used (a file where a folder is needed, no
+        # permission, ...): one line naming it, not a traceback.
+        err_console.print(f"[red]error:[/] cannot use {escape(str(exc.filename))}: {escape(exc.strerror or str(exc))}; "
+                          f"choose another path", highlight=False, soft_wrap=True)
+        return 2
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)

@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 import math
+import os
 
 from rich.console import Console
 
-console = Console()
-err_console = Console(stderr=True)
+# Without a terminal (CI logs, `| tee`), rich would wrap at 80 columns and split paths and URLs;
+# there lines are as long as they need (unless $COLUMNS says otherwise).
+LOG_WIDTH = 10_000
+
+
+def _console(stderr: bool) -> Console:
+    found = Console(stderr=stderr)
+    if found.is_terminal or "COLUMNS" in os.environ:
+        return found
+    return Console(stderr=stderr, width=LOG_WIDTH, soft_wrap=True)
+
+
+console = _console(stderr=False)
+err_console = _console(stderr=True)
 
 
 def mean_std(mean: float, std: float, digits: int = 4) -> str:

@@ -19,7 +19,7 @@ import signal
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib.util import find_spec
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
@@ -92,12 +92,39 @@ class GpuSlots:
         self.busy[gpu] -= 1
 
 
-def ray_task_options(trials_per_gpu: int | None) -> dict[str, Any]:
-    """Ray resources of one trial: a CPU, and 1/K of a GPU when GPUs are requested. A GPU
-    trial gets a fresh worker process (max_calls=1) because CUDA frees memory only at exit."""
+def visible_gpus(requested: Sequence[str]) -> list[str]:
+    """The ``CUDA_VISIBLE_DEVICES`` value of each ``--gpus`` entry: index i is the i-th device
+    this process sees, i.e. the i-th entry of its own ``CUDA_VISIBLE_DEVICES`` (a scheduler's
+    allocation) or physical GPU i when that is unset; a UUID (``GPU-...``, ``MIG-...``) names
+    its device directly. An index beyond the visible devices is a one-line error."""
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if count == 0:
+        raise MvbenchError(f"--gpus {','.join(requested)}: no CUDA device is visible here; drop --gpus "
+                           f"to run on the CPU, or check the driver and CUDA_VISIBLE_DEVICES")
+    parent = os.environ.get("CUDA_VISIBLE_DEVICES")
+    entries = ([e.strip() for e in parent.split(",")][:count] if parent is not None
+               else [str(i) for i in range(count)])
+    mapped = []
+    for gpu in requested:
+        if not gpu.isdigit():
+            mapped.append(gpu)
+        elif int(gpu) < count:
+            mapped.append(entries[int(gpu)])
+        else:
+            seen = f" (CUDA_VISIBLE_DEVICES={parent})" if parent is not None else ""
+            raise MvbenchError(f"--gpus {gpu}: this machine shows {count} CUDA device(s){seen}, so the "
+                               f"indices are 0..{count - 1}; choose among them")
+    return mapped
+
+
+def ray_task_options(trials_per_gpu: int | None, cuda: bool = False) -> dict[str, Any]:
+    """Ray resources of one trial: a CPU, and 1/K of a GPU (K = ``trials_per_gpu``, default 1)
+    when the trials run on CUDA or K is given: Ray hides the GPUs from a task that does not ask
+    for one. A GPU trial gets a fresh worker process (max_calls=1): Ray offers no way to retire
+    a worker whose CUDA context a failed trial left broken, so it is not reused."""
     options: dict[str, Any] = {"num_cpus": 1, "max_retries": 0}
-    if trials_per_gpu:
-        options.update(num_gpus=1 / trials_per_gpu, max_calls=1)
+    if trials_per_gpu or cuda:
+        options.update(num_gpus=1 / (trials_per_gpu or 1), max_calls=1)
     return options
 
 
@@ -168,10 +195,13 @@ def _spawn_environment(env: Mapping[str, str]) -> Iterator[None]:
 class LocalPoolExecutor:
     """Runs trials in up to ``jobs`` spawned worker processes, one trial per process at a time.
 
-    A trial on a GPU gets a fresh process, because CUDA frees a process's memory only when it
-    exits: nothing leaks from one trial into the next. CPU trials reuse their worker, which
-    saves the seconds of start-up (importing torch and the plugins) per trial and loads each
-    dataset once, as the sequential runner does. Workers are managed one by one rather than
+    Workers are reused between trials, which saves the seconds of start-up (importing torch
+    and the plugins, starting CUDA) per trial and loads each dataset once, as the sequential
+    runner does. A GPU worker is retired after a failed trial, since a CUDA error can leave its
+    context unusable; the runner releases the CUDA cache before each trial, so a trial's peak
+    reserved memory is its own. ``--gpus`` entries are mapped to this process's visible
+    devices (:func:`visible_gpus`), and a GPU worker that finds no CUDA device fails its
+    trials instead of running them on the CPU. Workers are managed one by one rather than
     through a ProcessPoolExecutor, whose crash (BrokenProcessPool) fails every running trial
     without saying which one died; here a dead worker fails exactly the trial it was running,
     and a new worker takes its place."""
@@ -186,9 +216,10 @@ class LocalPoolExecutor:
         if self.gpus and settings.device not in ("auto", "cuda"):
             raise MvbenchError(f"--gpus gives each worker one of the listed GPUs as cuda:0; use "
                                f"--device cuda or auto, not {settings.device!r}")
+        gpus = visible_gpus(self.gpus) if self.gpus else []
         resolved = _resolve_all(trials, plugins)
-        fresh = bool(self.gpus) or resolve_device(settings.device).type != "cpu"
-        slots = GpuSlots(self.gpus, self.trials_per_gpu) if self.gpus else None
+        accelerated = bool(gpus) or resolve_device(settings.device).type != "cpu"
+        slots = GpuSlots(gpus, self.trials_per_gpu) if gpus else None
         jobs = min(self.jobs, slots.capacity) if slots else self.jobs
         spawn = _Spawner(worker_plugins(plugins), worker_threads(jobs))
         pending = deque(range(len(trials)))
@@ -224,7 +255,7 @@ class LocalPoolExecutor:
                     worker = busy[conn]
                     index, worker.trial = worker.trial, None
                     record, died = _receive(worker, resolved[index], settings)
-                    if died or fresh:
+                    if died or (accelerated and record.get("status") != "ok"):
                         retire(worker, died=died)
                     on_record(record)
             for worker in list(workers):
@@ -244,7 +275,7 @@ class _Spawner:
             env["CUDA_VISIBLE_DEVICES"] = gpu
         context = mp.get_context("spawn")
         driver_end, worker_end = context.Pipe()
-        process = context.Process(target=pool_worker, args=(worker_end, self.plugins, self.threads),
+        process = context.Process(target=pool_worker, args=(worker_end, self.plugins, self.threads, gpu),
                                   name="mvbench-worker")
         with _spawn_environment(env):
             process.start()
@@ -326,6 +357,12 @@ class RayExecutor:
     def run(self, trials: Sequence[Trial], settings: Settings, plugins: Sequence[str],
             on_record: OnRecord) -> None:
         ray = require_ray()
+        device = resolve_device(settings.device)
+        if device.type == "cuda":
+            if device.index not in (None, 0):
+                raise MvbenchError(f"with --executor ray each trial sees the GPU Ray gives it as cuda:0; "
+                                   f"use --device cuda, not {settings.device!r}")
+            settings = replace(settings, device="cuda")  # a worker without CUDA fails, never runs on CPU
         resolved = _resolve_all(trials, plugins)
         started = not ray.is_initialized()
         if started:
@@ -335,7 +372,7 @@ class RayExecutor:
                 raise MvbenchError(f"cannot reach the Ray cluster at {self.address or 'auto'} "
                                    f"({str(exc).strip().rstrip('.')}); "
                                    f"start it with 'ray start --head' or check --address") from None
-        task = ray.remote(run_trial).options(**ray_task_options(self.trials_per_gpu))
+        task = ray.remote(run_trial).options(**ray_task_options(self.trials_per_gpu, device.type == "cuda"))
         args = (settings, worker_plugins(plugins), 1)  # one declared CPU, one torch thread
         pending = deque(range(len(trials)))
         in_flight: dict[Any, int] = {}
@@ -410,14 +447,14 @@ def add_parallel_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("parallel trials")
     group.add_argument("--executor", choices=EXECUTOR_NAMES, default=None,
                        help="sequential (default), pool (the default with --jobs N > 1 or --gpus: "
-                            "spawned workers, a fresh process for every GPU trial) or ray (a Ray cluster; "
+                            "spawned workers, reused between trials) or ray (a Ray cluster; "
                             f"{RAY_INSTALL})")
     group.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
                        help="trials at a time (pool: default one per core, or one per GPU slot; "
                             "ray: default no limit)")
     group.add_argument("--gpus", default=None, metavar="0,1",
-                       help="pool: the GPUs to use; each worker sees one as cuda:0 through "
-                            "CUDA_VISIBLE_DEVICES")
+                       help="pool: the GPUs to use, as indices among the devices visible here (the "
+                            "entries of CUDA_VISIBLE_DEVICES when set); each worker sees one as cuda:0")
     group.add_argument("--trials-per-gpu", type=int, default=None, metavar="K",
                        help="trials sharing one GPU (pool: slots per GPU; ray: each trial asks "
                             "for 1/K GPU)")

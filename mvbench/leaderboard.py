@@ -17,12 +17,13 @@ from typing import Any
 
 import pandas as pd
 
+from mvbench.degeneracy import RULES as DEGENERACY_RULES
 from mvbench.errors import MvbenchError
 from mvbench.metrics import DEFINITIONS as METRIC_DEFINITIONS
 from mvbench.metrics import METRICS
 from mvbench.options import ablated
 from mvbench.registry import Registry
-from mvbench.results import STD_DEFINITION, options_label
+from mvbench.results import STD_DEFINITION, latest_records, options_label
 from mvbench.sweep import PlannedTrial, Suite
 
 KEY_COLUMNS = ("dataset", "dataset_name", "missing", "missing_params", "rate", "method", "method_version",
@@ -30,7 +31,7 @@ KEY_COLUMNS = ("dataset", "dataset_name", "missing", "missing_params", "rate", "
 STAT_COLUMNS = (*METRICS, "train_time")
 PROVENANCE_COLUMNS = ("fill", "device", "device_name", "precision", "mvbench_version", "torch_version",
                       "git_commit")
-COLUMNS = (*KEY_COLUMNS, "n_seeds", "n_failed",
+COLUMNS = (*KEY_COLUMNS, "n_seeds", "n_failed", "n_degenerate",
            *[f"{c}_{s}" for c in STAT_COLUMNS for s in ("mean", "std")], "incomplete_fraction",
            *[f"published_{m}" for m in METRICS], "published_setting", *PROVENANCE_COLUMNS)
 # The CI check compares these; times and provenance legitimately change from run to run.
@@ -41,6 +42,12 @@ METRIC_DIGITS = 6
 # noise in the mean/std; 1e-6 absorbs that and nothing else: one changed label among N <= 1e5
 # samples moves ACC by >= 1e-5.
 CHECK_TOLERANCE = 1e-6
+# Another CPU model (or thread count) rounds floats differently, and a few labels of a tiny
+# training run may flip: there the check compares only the mean metrics, to this absolute
+# tolerance. A change of a method's computation usually moves a mean by more; one that moves
+# none by more than this passes unnoticed on a foreign CPU and is caught on the recording one.
+FOREIGN_CPU_TOLERANCE = 0.05
+FOREIGN_CPU_COLUMNS = ("n_seeds", "n_failed", *[f"{m}_mean" for m in METRICS])
 
 RATE_DEFINITION = ("rate: the nominal missing rate of the cell: the mechanism's rate option "
                    "(mcar: fraction of samples with at least one missing view), the suite's "
@@ -66,19 +73,6 @@ class Leaderboard:
 
 
 # --- records to cells --------------------------------------------------------------------
-
-def latest_records(records: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    """One record per trial key: the last ok one, else the last failed one."""
-    by_key: dict[str, Mapping[str, Any]] = {}
-    unkeyed = []
-    for record in records:
-        key = record.get("trial_key")
-        if key is None:
-            unkeyed.append(record)
-        elif record.get("status") == "ok" or by_key.get(key, {}).get("status") != "ok":
-            by_key[key] = record
-    return [*by_key.values(), *unkeyed]
-
 
 def _rate_of(record: Mapping[str, Any]) -> float:
     options = record.get("missing_options") or {}
@@ -112,7 +106,9 @@ def cell_rows(records: Iterable[Mapping[str, Any]],
             # Records made before methods had versions are version 1.
             "method_version": int(r.get("method_version") or 1),
             "option_set": (item.trial.option_set if item else r.get("option_set")) or "default",
+            "seed": r.get("seed"),
             "status": r.get("status"),
+            "degenerate": bool(r.get("degenerate")),
             **{m: (r.get("metrics") or {}).get(m, math.nan) for m in METRICS},
             "train_time": r.get("train_time", math.nan),
             "incomplete_fraction": r.get("incomplete_fraction", math.nan),
@@ -123,8 +119,8 @@ def cell_rows(records: Iterable[Mapping[str, Any]],
             "git_commit": versions.get("git_commit") or "",
             "ablates": ";".join(_ablates(registry, r)),
         })
-    return pd.DataFrame(rows, columns=[*KEY_COLUMNS, "status", *STAT_COLUMNS, "incomplete_fraction",
-                                       *PROVENANCE_COLUMNS, "ablates"])
+    return pd.DataFrame(rows, columns=[*KEY_COLUMNS, "seed", "status", "degenerate", *STAT_COLUMNS,
+                                       "incomplete_fraction", *PROVENANCE_COLUMNS, "ablates"])
 
 
 def _ablates(registry: Registry | None, record: Mapping[str, Any]) -> tuple[str, ...]:
@@ -160,6 +156,7 @@ def aggregate_cells(rows: pd.DataFrame) -> pd.DataFrame:
         row: dict[str, Any] = dict(zip(KEY_COLUMNS, key))
         row["n_seeds"] = len(ok)
         row["n_failed"] = int((group["status"] != "ok").sum())
+        row["n_degenerate"] = int(ok["degenerate"].astype(bool).sum())
         for column in STAT_COLUMNS:
             values = ok[column].astype(float)
             row[f"{column}_mean"] = values.mean() if len(ok) else math.nan
@@ -325,6 +322,9 @@ def _meta(name: str, rows: pd.DataFrame, registry: Registry | None, suite: Suite
         "metrics": METRIC_DEFINITIONS, "missing": missing,
         "train_time": "seconds spent in the method's fit_predict (data loading and masking excluded)",
         "n_seeds": "seeds whose trial finished ok; n_failed: seeds whose trial failed",
+        "n_degenerate": ("ok seeds whose trial the label-free degeneracy checks flagged (their "
+                         "metrics are included as computed); the rules: " + "; ".join(
+                             f"{name}: {rule}" for name, rule in DEGENERACY_RULES.items())),
         "check_tolerance": f"mvbench leaderboard NAME --check accepts |ours - committed| <= "
                            f"{CHECK_TOLERANCE:g} in {', '.join(COMPARED_COLUMNS)}",
     }
@@ -384,6 +384,19 @@ def row_key(row: Mapping[str, Any]) -> tuple[str, ...]:
     empty = rate is None or rate == "" or (isinstance(rate, float) and math.isnan(rate))
     rate_text = "" if empty else f"{float(rate):g}"
     return tuple(rate_text if c == "rate" else str(row[c]) for c in KEY_COLUMNS)
+
+
+def check_mode(committed: pd.DataFrame, device_name: str) -> tuple[float, tuple[str, ...], str]:
+    """How strictly a fresh run on this hardware must match a committed board: exactly (to
+    CHECK_TOLERANCE, every compared column) where the board was recorded on the same CPU model
+    and thread count, else the mean metrics to FOREIGN_CPU_TOLERANCE. Returns (tolerance,
+    columns, a sentence saying which and why)."""
+    recorded = distinct(committed["device_name"]) if "device_name" in committed.columns else []
+    if recorded == [device_name]:
+        return CHECK_TOLERANCE, COMPARED_COLUMNS, f"exact: recorded on this hardware ({device_name})"
+    return (FOREIGN_CPU_TOLERANCE, FOREIGN_CPU_COLUMNS,
+            f"tolerant: recorded on {'; '.join(recorded) or 'unknown hardware'}, running on {device_name}; "
+            f"mean metrics compared to {FOREIGN_CPU_TOLERANCE:g}, n_seeds and n_failed exactly")
 
 
 def compare(new: pd.DataFrame, old: pd.DataFrame, tolerance: float = CHECK_TOLERANCE,

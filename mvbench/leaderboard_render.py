@@ -53,37 +53,87 @@ def _cell(mean: float, std: float, digits: int, bold: bool) -> str:
     return text if _isnan(std) else f"{text} ± {std:.{digits}f}"
 
 
-def _best(block: pd.DataFrame, column: str, digits: int, lowest: bool) -> set[int]:
-    """Row labels whose displayed mean is the best of the block (ties all bold); none when
-    there is nothing to compare."""
+def _top_two(block: pd.DataFrame, column: str, digits: int, lowest: bool) -> tuple[set[int], set[int]]:
+    """Row labels whose displayed mean is the best of the block (ties all best) and those with
+    the next displayed value; none when there is nothing to compare."""
     values = block[column].astype(float).round(digits).dropna()
     if len(values) < 2:
-        return set()
-    best = values.min() if lowest else values.max()
-    return set(values.index[values == best])
+        return set(), set()
+    ordered = sorted(set(values), reverse=not lowest)
+    second = set(values.index[values == ordered[1]]) if len(ordered) > 1 else set()
+    return set(values.index[values == ordered[0]]), second
 
 
-def _published(row: pd.Series) -> str:
+def ranked(rows: pd.DataFrame) -> dict[str, tuple[set[int], set[int]]]:
+    """Per metric (and ``train_time``, lowest best): the row labels of the best and second-best
+    displayed mean within each block of rows of the same dataset, missingness and rate."""
+    ranks: dict[str, tuple[set[int], set[int]]] = {c: (set(), set()) for c in (*METRICS, "train_time")}
+    for _, block in rows.groupby(list(BLOCK_COLUMNS), sort=False, dropna=False):
+        for column, (best, second) in ranks.items():
+            top, next_ = _top_two(block, f"{column}_mean", 1 if column == "train_time" else 4,
+                                  lowest=column == "train_time")
+            best |= top
+            second |= next_
+    return ranks
+
+
+def setting_label(row: pd.Series) -> str:
+    """``complete``, or the mechanism, its parameters and the rate (``mcar 0.5``)."""
+    if row["missing"] == "none":
+        return "complete"
+    params = f" ({row['missing_params']})" if row["missing_params"] else ""
+    rate = "" if _isnan(row["rate"]) else f" {row['rate']:g}"
+    return f"{row['missing']}{params}{rate}"
+
+
+def provenance(table: pd.DataFrame, threads: str = "") -> list[tuple[str, str]]:
+    """What a board's numbers were computed with, as (label, value) pairs for a page header:
+    hardware (with the thread count each trial ran with), the suite's thread setting when
+    given, precision, versions and commits (``+dirty``: run from a modified tree)."""
+    def listed(column: str) -> str:
+        return "; ".join(distinct(table[column])) or "-"
+
+    items = [("hardware", listed("device_name"))]
+    if threads:
+        items.append(("threads", threads))
+    return [*items, ("precision", listed("precision")),
+            ("versions", f"mvbench {listed('mvbench_version')}; torch {listed('torch_version')}"),
+            ("commit", listed("git_commit"))]
+
+
+def published_text(row: pd.Series) -> str:
     return ", ".join(f"{m.upper()} {row[f'published_{m}']:.4f}" for m in METRICS
                      if not _isnan(row.get(f"published_{m}")))
 
 
+DEGENERATE_MARK = "†"
+DEGENERATE_FOOTNOTE = (f"{DEGENERATE_MARK} degenerate: seeds whose trial the label-free checks flagged (one "
+                       "cluster, fewer than K/2 clusters, a loss flat over a whole stage, a constant "
+                       "embedding or uniform assignments; see the README); their metrics are in the mean "
+                       "as computed, and each record's `degenerate` field says why")
+
+
+def n_degenerate(row: pd.Series) -> int:
+    """The cell's degenerate seeds (0 for a board made before the column existed)."""
+    value = row.get("n_degenerate")
+    return 0 if _isnan(value) else int(value)
+
+
 def dataset_table(rows: pd.DataFrame) -> str:
     """A GitHub-Markdown table of one dataset, the best mean of each block in bold."""
-    bold: dict[str, set[int]] = {c: set() for c in (*METRICS, "train_time")}
-    for _, block in rows.groupby(list(BLOCK_COLUMNS[1:]), sort=False, dropna=False):
-        for metric in METRICS:
-            bold[metric] |= _best(block, f"{metric}_mean", 4, lowest=False)
-        bold["train_time"] |= _best(block, "train_time_mean", 1, lowest=True)
+    bold = {column: best for column, (best, _) in ranked(rows).items()}
     body = []
     for index, row in rows.iterrows():
         missing = row["missing"] + (f" ({row['missing_params']})" if row["missing_params"] else "")
-        n = f"{row['n_seeds']}" + (f" ({row['n_failed']} failed)" if row["n_failed"] else "")
+        notes = [f"{row['n_failed']} failed"] if row["n_failed"] else []
+        if n_degenerate(row):
+            notes.append(f"{n_degenerate(row)} degenerate {DEGENERATE_MARK}")
+        n = f"{row['n_seeds']}" + (f" ({'; '.join(notes)})" if notes else "")
         body.append([
             missing, "-" if _isnan(row["rate"]) else f"{row['rate']:g}", row["method"], row["option_set"], n,
             *[_cell(row[f"{m}_mean"], row[f"{m}_std"], 4, index in bold[m]) for m in METRICS],
             _cell(row["train_time_mean"], row["train_time_std"], 1, index in bold["train_time"]),
-            _published(row),
+            published_text(row),
         ])
     headers = ["missing", "rate", "method", "option set", "n", *[m.upper() for m in METRICS],
                "train s", "published (paper)"]
@@ -121,39 +171,117 @@ def markdown(board: Leaderboard) -> str:
     ]
     for dataset in dict.fromkeys(table["dataset"]):
         rows = table[table["dataset"] == dataset]
-        lines += [f"## {dataset}", "", dataset_table(rows), "",
-                  f"![{dataset}]({board.name}_{safe_name(dataset)}.png)", ""]
+        lines += [f"## {dataset}", "", dataset_table(rows), ""]
+        if any(n_degenerate(row) for _, row in rows.iterrows()):
+            lines += [DEGENERATE_FOOTNOTE, ""]
+        lines += [f"![{dataset}]({board.name}_{safe_name(dataset)}.png)", ""]
     return "\n".join(lines)
 
 
-def _series(rows: pd.DataFrame) -> list[tuple[str, str, str, pd.DataFrame]]:
-    """(label, option set, mechanism, rows) per option set and missingness setting. Complete
-    data is the rate-0 point of every missingness curve of the same option set."""
+_LATEX_SPECIAL = re.compile(r"([\\&%$#_{}~^])")
+_LATEX_REPLACEMENTS = {"\\": r"\textbackslash{}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+
+
+def latex_escape(text: str) -> str:
+    """``text`` with LaTeX's special characters escaped, for names in a table."""
+    return _LATEX_SPECIAL.sub(lambda m: _LATEX_REPLACEMENTS.get(m.group(1), "\\" + m.group(1)), text)
+
+
+def row_label(row: pd.Series) -> str:
+    """The name a row goes by in a table: its option set, prefixed by the method when the set's
+    name does not already say which method it is."""
+    option_set = row["option_set"]
+    if option_set in ("", "default"):
+        return row["method"]
+    return option_set if option_set.startswith(row["method"]) else f"{row['method']} [{option_set}]"
+
+
+def _latex_cell(mean: float, std: float, style: str) -> str:
+    if _isnan(mean):
+        return "--"
+    text = f"{mean:.4f}"
+    text = {"best": rf"\textbf{{{text}}}", "second": rf"\underline{{{text}}}"}.get(style, text)
+    return text if _isnan(std) else rf"{text} $\pm$ {std:.4f}"
+
+
+def latex(board: Leaderboard) -> str:
+    """The board as a booktabs table (LaTeX packages booktabs and graphicx): a row per cell with mean ± std
+    of the five metrics; in each block of one dataset, missingness and rate the best mean is
+    bold and the second underlined (as the Markdown bolds the best); the caption states the
+    seeds, the precision and the device."""
+    table = board.table
+    ranks = ranked(table)
+    columns = 4 + len(METRICS)
+    lines = [f"% mvbench leaderboard {board.name} --latex (generated; needs \\usepackage{{booktabs,graphicx}})",
+             r"\begin{table*}[t]", r"\centering", rf"\caption{{{_latex_caption(board)}}}",
+             rf"\label{{tab:mvbench-{safe_name(board.name)}}}",
+             # Five mean ± std columns are wider than a page: scaled to the text width.
+             r"\resizebox{\textwidth}{!}{%",
+             rf"\begin{{tabular}}{{lllr{'c' * len(METRICS)}}}", r"\toprule",
+             " & ".join(["Dataset", "Setting", "Method", "$n$", *[m.upper() for m in METRICS]]) + r" \\"]
+    last_dataset, last_block = None, None
+    for index, row in table.iterrows():
+        block = tuple(str(row[c]) for c in BLOCK_COLUMNS)
+        if row["dataset"] != last_dataset:
+            lines.append(r"\midrule")
+        elif block != last_block:
+            lines.append(rf"\cmidrule(l){{2-{columns}}}")
+        cells = [latex_escape(row["dataset"]) if row["dataset"] != last_dataset else "",
+                 latex_escape(setting_label(row)) if block != last_block else "",
+                 latex_escape(row_label(row)), str(int(row["n_seeds"]))]
+        for metric in METRICS:
+            best, second = ranks[metric]
+            style = "best" if index in best else "second" if index in second else ""
+            cells.append(_latex_cell(row[f"{metric}_mean"], row[f"{metric}_std"], style))
+        lines.append(" & ".join(cells) + r" \\")
+        last_dataset, last_block = row["dataset"], block
+    lines += [r"\bottomrule", r"\end{tabular}}", r"\end{table*}", ""]
+    return "\n".join(lines)
+
+
+def _latex_caption(board: Leaderboard) -> str:
+    table, meta = board.table, board.meta
+    seeds = (f"seeds {', '.join(map(str, meta['seeds']))}" if meta.get("seeds")
+             else "the seeds that finished")
+    precision = ", ".join(distinct(table["precision"])) or "unknown"
+    device = "; ".join(distinct(table["device_name"])) or "unknown device"
+    return latex_escape(
+        f"Leaderboard {board.name}: mean ± std over {seeds} (n: seeds that finished; sample std, "
+        f"ddof=1), precision {precision}, on {device}. Best mean per dataset and setting in bold, "
+        f"second underlined. NMI: arithmetic-mean normalisation; F: pairwise F-score."
+    ).replace("±", r"$\pm$")
+
+
+def _series(rows: pd.DataFrame) -> list[tuple[str, tuple[str, str], str, pd.DataFrame]]:
+    """(label, (method, option set), mechanism, rows) per method and option set and missingness
+    setting: two methods whose option sets share a name (``default`` on an ad-hoc board) are two
+    lines. Complete data is the rate-0 point of every missingness curve of the same entry."""
     settings = rows.loc[rows["missing"] != "none", ["missing", "missing_params"]].drop_duplicates()
     several = len(settings) > 1
     out = []
-    for option_set, group in rows.groupby("option_set", sort=False):
+    for entry, group in rows.groupby(["method", "option_set"], sort=False):
+        name = row_label(group.iloc[0])
         complete = group[group["missing"] == "none"]
         incomplete = group[group["missing"] != "none"]
         if incomplete.empty:
-            out.append((option_set, option_set, "none", complete))
+            out.append((name, entry, "none", complete))
         for (missing, params), part in incomplete.groupby(["missing", "missing_params"], sort=False):
             setting = missing + (f" {params}" if params else "")
-            label = f"{option_set} [{setting}]" if several else option_set
-            out.append((label, option_set, missing, pd.concat([complete, part]).sort_values("rate")))
+            label = f"{name} [{setting}]" if several else name
+            out.append((label, entry, missing, pd.concat([complete, part]).sort_values("rate")))
     return out
 
 
 def plot_dataset(rows: pd.DataFrame, dataset: str, path: Path) -> None:
-    """ACC and NMI against the missing rate, a line per option set with a ±std band; with a
-    single rate, bars with std error bars instead. Published numbers are stars."""
+    """ACC and NMI against the missing rate, a line per method and option set with a ±std band;
+    with a single rate, bars with std error bars instead. Published numbers are stars."""
     series = _series(rows)
     rates = rows["rate"].dropna().unique()
-    option_sets = list(dict.fromkeys(rows["option_set"]))
-    # tab10 colours, then a new marker for every further ten option sets: tab20's paired
-    # shades would make neighbouring option sets look alike.
+    entries = list(dict.fromkeys(zip(rows["method"], rows["option_set"])))
+    # tab10 colours, then a new marker for every further ten entries: tab20's paired shades
+    # would make neighbouring entries look alike.
     styles = [(colormaps["tab10"](i % 10), MARKERS[i // 10 % len(MARKERS)])
-              for i in (option_sets.index(option_set) for _, option_set, _, _ in series)]
+              for i in (entries.index(entry) for _, entry, _, _ in series)]
     fig = Figure(figsize=(12, 4.6), layout="constrained")
     axes = fig.subplots(1, 2)
     lines = len(rates) >= 2

@@ -356,6 +356,22 @@ def _mask_columns(keys: list[tuple[str, int | None]], file_keys: list[tuple[str,
 # --- entry point ---------------------------------------------------------------------------
 
 
+def _check_values(views: list[np.ndarray], names: list[str], path: Path) -> None:
+    """Inf anywhere, or NaN in a row that also holds numbers, is an error: such a row is neither
+    data nor a missing row, and would otherwise be trained on or silently dropped."""
+    for name, x in zip(names, views):
+        nan = np.isnan(x)
+        partial = int((nan.any(axis=1) & ~nan.all(axis=1)).sum())
+        if partial:
+            raise MvbenchError(f"{path}: view {name} has NaN in {partial} rows that also hold numbers; "
+                               f"a missing row must be entirely NaN (or be marked in a mask variable): "
+                               f"fix or impute those cells")
+        infinite = int(np.isinf(x).any(axis=1).sum())
+        if infinite:
+            raise MvbenchError(f"{path}: view {name} has inf in {infinite} rows; replace those values "
+                               f"with finite ones or mark the rows missing (entirely NaN)")
+
+
 def load_mat(path: str | Path, *, views: str | None = None, labels: str | None = None,
              orientation: str = "auto") -> MatContents:
     """Load views, labels and any fixed missing-view mask from a .mat file.
@@ -378,7 +394,9 @@ def load_mat(path: str | Path, *, views: str | None = None, labels: str | None =
                                         label_name, path)
     dense = [_to_float32(x) for x in arrays]
 
-    nan_rows = np.stack([np.isnan(x).any(axis=1) for x in dense], axis=1)
+    _check_values(dense, names, path)
+    # A row that is entirely NaN is a missing row (the layout of the fixed-mask files).
+    nan_rows = np.stack([np.isnan(x).all(axis=1) & (x.shape[1] > 0) for x in dense], axis=1)
     file_mask, mask_names = None, []
     if any(name in variables for name in _MASK_NAMES):
         file_keys = _auto_views(variables, path)

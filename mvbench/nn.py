@@ -247,9 +247,14 @@ def hungarian_match(source: _Labels, target: _Labels, n_clusters: int) -> _Label
     return out.astype(np.asarray(source).dtype, copy=False)
 
 
-def torch_generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
-    """A ``torch.Generator`` on ``device`` seeded with ``seed``."""
-    generator = torch.Generator(device=device)
+def torch_generator(seed: int) -> torch.Generator:
+    """A CPU ``torch.Generator`` seeded with ``seed``.
+
+    The one policy for batch order and k-means seeding: numbers are drawn on the CPU and the
+    result is moved to the device, so a seed draws the same batches and the same k-means++
+    candidates on every device (a CUDA generator would draw other numbers than the CPU one).
+    """
+    generator = torch.Generator()
     generator.manual_seed(int(seed))
     return generator
 
@@ -263,13 +268,17 @@ def minibatches(
     drop_last: bool = True,
 ) -> Iterator[Tensor]:
     """Index batches of one epoch: consecutive slices of a permutation of ``range(n)`` drawn
-    from ``generator`` (one draw per call), moved to ``device``.
+    from ``generator`` (one draw per call, a CPU generator: see :func:`torch_generator`), moved
+    to ``device``.
 
     With ``drop_last`` the final partial batch is skipped, as the reference loaders do. When
     ``n < batch_size`` the single batch is the whole shuffled data set (never empty), so small
     data sets (a few hundred samples) still train with the default batch size.
     """
-    perm = torch.randperm(n, generator=generator, device=generator.device).to(device)
+    if generator.device.type != "cpu":
+        raise ValueError("minibatches draws the batch order on the CPU, so that it is the same on "
+                         "every device; pass torch_generator(seed)")
+    perm = torch.randperm(n, generator=generator).to(device)
     if n <= batch_size:
         yield perm
         return
@@ -321,13 +330,15 @@ def _kmeans_plus_plus(x: Tensor, x_sq: Tensor, k: int, runs: int, g: torch.Gener
     n = x.shape[0]
     trials = 2 + int(math.log(k))
     rows = torch.arange(runs, device=x.device)
-    first = torch.randint(n, (runs,), generator=g, device=g.device).to(x.device)
+    first = torch.randint(n, (runs,), generator=g).to(x.device)
     centers = [x[first]]
     closest = _sq_dist(x, x_sq, x[first][:, None])[:, 0]  # (runs, n)
     for _ in range(1, k):
-        cum = closest.double().cumsum(dim=1)
-        draw = torch.rand(runs, trials, generator=g, device=g.device, dtype=torch.float64)
-        cand = torch.searchsorted(cum, draw.to(x.device) * cum[:, -1:]).clamp_(max=n - 1)
+        # Sampled on the CPU in float64 whatever the device: CUDA's floating-point cumsum is
+        # nondeterministic, and the CPU draws are the same on every device.
+        cum = closest.to("cpu", torch.float64).cumsum(dim=1)
+        draw = torch.rand(runs, trials, generator=g, dtype=torch.float64)
+        cand = torch.searchsorted(cum, draw * cum[:, -1:]).clamp_(max=n - 1).to(x.device)
         dist = torch.minimum(_sq_dist(x, x_sq, x[cand]), closest[:, None])  # (runs, trials, n)
         best = dist.sum(dim=2).argmin(dim=1)
         closest = dist[rows, best]
@@ -371,8 +382,9 @@ def kmeans(
 ) -> tuple[Tensor, Tensor]:
     """k-means on the rows of ``x`` (N, d): returns ``(labels (N,) int64, centers (K, d))``.
 
-    ``n_init`` runs of greedy k-means++ seeding + Lloyd iterations, drawn from one
-    ``torch.Generator`` seeded with ``seed`` (on x's device; deterministic on CPU); the run
+    ``n_init`` runs of greedy k-means++ seeding + Lloyd iterations, drawn from one CPU
+    ``torch.Generator`` seeded with ``seed`` (the sampling step runs on the CPU, so it is
+    deterministic and draws the same numbers on every device); the run
     with the lowest inertia wins (ties: the first). ``tol`` is relative to the mean feature
     variance, as in scikit-learn. Runs are batched, chunked to bound memory. Computed in float32.
     """
@@ -382,7 +394,7 @@ def kmeans(
     n = x.shape[0]
     if n < n_clusters:
         raise MvbenchError(f"kmeans: {n} samples cannot form {n_clusters} clusters; lower n_clusters")
-    g = torch_generator(seed, x.device)
+    g = torch_generator(seed)
     x_sq = (x * x).sum(dim=1)
     abs_tol = float(x.var(dim=0, unbiased=False).mean()) * tol
     trials = 2 + int(math.log(n_clusters))

@@ -1,9 +1,10 @@
 """Plugin discovery and the registry of methods, datasets and missingness mechanisms.
 
 Plugins come from the entry-point group ``mvbench`` (built-ins included), from ``-p module``
-on the command line and from ``$MVBENCH_PLUGINS``. A plugin that fails to import or returns an
-invalid spec produces a warning naming it and is skipped; two plugins that contribute the same
-name are an error naming both.
+on the command line and from ``$MVBENCH_PLUGINS``. A module named with ``-p`` or
+``$MVBENCH_PLUGINS`` that fails to import is an error (the user asked for it); an installed
+plugin that fails to import, or any plugin that returns an invalid spec, produces a warning
+naming it and is skipped; two plugins that contribute the same name are an error naming both.
 """
 
 from __future__ import annotations
@@ -86,11 +87,12 @@ class Registry:
         self.plugin_manager.hook.mvbench_trial_finished(record=record)
 
 
-def _plugin_modules(extra: Iterable[str]) -> list[tuple[str, str]]:
-    """(plugin name, module path) from entry points, then the environment, then ``extra``."""
-    found = [(ep.name, ep.value) for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)]
+def _plugin_modules(extra: Iterable[str]) -> list[tuple[str, str, str | None]]:
+    """(plugin name, module path, how the user named it or None) from entry points, then the
+    environment, then ``extra`` (``-p``)."""
+    found = [(ep.name, ep.value, None) for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)]
     env = [m.strip() for m in os.environ.get(ENV_VAR, "").split(",") if m.strip()]
-    return found + [(m, m) for m in [*env, *extra]]
+    return found + [(m, m, f"${ENV_VAR}") for m in env] + [(m, m, "-p") for m in extra]
 
 
 def _import(value: str) -> ModuleType | Any:
@@ -105,13 +107,18 @@ def build_registry(extra_plugins: Sequence[str] = (), *, objects: Sequence[tuple
     pm.add_hookspecs(hookspecs)
     candidates: list[tuple[str, Any]] = []
     seen_values: set[str] = set()
-    for name, value in _plugin_modules(extra_plugins):
+    for name, value, named_by in _plugin_modules(extra_plugins):
         if value in seen_values:
             continue
         seen_values.add(value)
         try:
             candidates.append((name, _import(value)))
-        except Exception as exc:  # a broken plugin must not take the others down
+        except Exception as exc:
+            if named_by is not None:
+                raise MvbenchError(
+                    f"plugin module {value!r} (from {named_by}) failed to import: {type(exc).__name__}: "
+                    f"{exc}; check its name and that its folder is on PYTHONPATH") from None
+            # An installed plugin that is broken must not take the others down.
             warnings.warn(f"plugin {name!r} ({value}) failed to import and is skipped: "
                           f"{type(exc).__name__}: {exc}", PluginWarning, stacklevel=2)
     candidates.extend(objects)

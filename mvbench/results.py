@@ -11,17 +11,27 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Iterable, Sequence
+import io
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from mvbench.claims import locked
 from mvbench.metrics import METRICS
+from mvbench.records import migrate
 
 RECORDS_FILE = "trials.jsonl"
 SUMMARY_FILE = "summary.csv"
+SUMMARY_META_FILE = "summary.meta.json"
 STD_DEFINITION = "std = sample standard deviation over seeds (ddof=1); empty when n_seeds = 1"
+# A record may carry the trial's outputs under this key (``--save-labels``): the predicted labels
+# and, when the method returns them, its final features. They are saved as .npy files in
+# LABELS_DIR beside the records file, never written into the JSON line.
+OUTPUTS_KEY = "_outputs"
+LABELS_DIR = "labels"
 
 
 def _repair_torn_tail(path: Path) -> None:
@@ -37,16 +47,21 @@ def _repair_torn_tail(path: Path) -> None:
 
 
 def append_record(path: Path, record: dict[str, Any]) -> None:
-    """Append one record as a JSON line, durably."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _repair_torn_tail(path)
+    """Append one record as a JSON line, durably, holding the file's lock against other writers.
+    Outputs the record carries (``OUTPUTS_KEY``) are saved beside the file first and the record
+    names them (``labels_file``, ``features_file``)."""
+    outputs = record.pop(OUTPUTS_KEY, None)
+    if outputs:
+        record.update(save_outputs(path.parent, record, outputs))
     line = (json.dumps(record, default=_jsonable, allow_nan=True) + "\n").encode()
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, line)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    with locked(path):
+        _repair_torn_tail(path)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def read_records(path: Path) -> list[dict[str, Any]]:
@@ -58,17 +73,45 @@ def read_records(path: Path) -> list[dict[str, Any]]:
         for line in handle:
             if not line.endswith("\n"):
                 break
-            records.append(json.loads(line))
+            records.append(migrate(json.loads(line)))
     return records
 
 
-def write_atomic(path: Path, text: str) -> None:
+def latest_records(records: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """One record per trial key: the last ok one, else the last failed one."""
+    by_key: dict[str, Mapping[str, Any]] = {}
+    unkeyed = []
+    for record in records:
+        key = record.get("trial_key")
+        if key is None:
+            unkeyed.append(record)
+        elif record.get("status") == "ok" or by_key.get(key, {}).get("status") != "ok":
+            by_key[key] = record
+    return [*by_key.values(), *unkeyed]
+
+
+def save_outputs(folder: Path, record: Mapping[str, Any], outputs: Mapping[str, Any]) -> dict[str, str]:
+    """Save a trial's outputs as ``labels/<trial_key>-seed<k>.npy`` (the labels) and
+    ``labels/<trial_key>-seed<k>.<name>.npy`` (e.g. ``features``) under ``folder``; returns the
+    record fields that name them (``labels_file``, ``features_file``), relative to ``folder``."""
+    stem = f"{record['trial_key']}-seed{record['seed']}"
+    fields = {}
+    for name, array in outputs.items():
+        relative = f"{LABELS_DIR}/{stem}.npy" if name == "labels" else f"{LABELS_DIR}/{stem}.{name}.npy"
+        buffer = io.BytesIO()
+        np.save(buffer, np.asarray(array), allow_pickle=False)
+        write_atomic(folder / relative, buffer.getvalue())
+        fields[f"{name}_file"] = relative
+    return fields
+
+
+def write_atomic(path: Path, text: str | bytes) -> None:
     """Replace ``path`` with ``text`` so readers see the old or the new file, never half."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(text.encode("utf-8") if isinstance(text, str) else text)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -112,8 +155,9 @@ def flat_rows(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
 
 
 def aggregate(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
-    """Mean and std (ddof=1) of every metric and the train time over the ok seeds of each group."""
-    flat = flat_rows(records)
+    """Mean and std (ddof=1) of every metric and the train time over the ok seeds of each group,
+    each trial counted once (its last ok record)."""
+    flat = flat_rows(latest_records(records))
     ok = flat[flat["status"] == "ok"]
     columns = [*METRICS, "train_time"]
     if ok.empty:
@@ -128,9 +172,15 @@ def aggregate(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
 
 
 def write_summary(out_dir: Path, records: Sequence[dict[str, Any]]) -> Path:
-    """Write the per-group mean +- std CSV next to the records."""
+    """Write the per-group mean +- std as a plain CSV next to the records, and what its columns
+    mean to the sidecar ``summary.meta.json``."""
     path = out_dir / SUMMARY_FILE
-    table = aggregate(records)
-    header = f"# {STD_DEFINITION}\n"
-    write_atomic(path, header + table.to_csv(index=False, float_format="%.6g"))
+    write_atomic(path, aggregate(records).to_csv(index=False, float_format="%.6g"))
+    meta = {
+        "summary": SUMMARY_FILE, "records": RECORDS_FILE, "std": STD_DEFINITION,
+        "counted": "each trial (trial_key) once, by its last ok record; failed trials are not counted",
+        "n_seeds": "trials (seeds) counted in the group",
+        "train_time": "seconds spent in the method's fit_predict (data loading and masking excluded)",
+    }
+    write_atomic(out_dir / SUMMARY_META_FILE, json.dumps(meta, indent=2) + "\n")
     return path

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from mvbench.datadir import resolve_data_dir
+from mvbench.degeneracy import degeneracy_reasons
 from mvbench.device import check_precision, device_name, resolve_device
 from mvbench.errors import MvbenchError
 from mvbench.metrics import DEFINITIONS as METRIC_DEFINITIONS
@@ -31,10 +32,12 @@ from mvbench.pathdataset import PATH_OPTIONS, dataset_from_path
 from mvbench.progress import QuietProgress
 from mvbench.preprocessing import preprocess_views
 from mvbench.provenance import versions
+from mvbench.records import SCHEMA_VERSION
 from mvbench.registry import Registry
-from mvbench.results import RECORDS_FILE, append_record
+from mvbench.results import OUTPUTS_KEY, RECORDS_FILE, append_record
 from mvbench.seeding import seed_everything
-from mvbench.specs import Dataset, DatasetSpec, MethodInput, MethodSpec, MissingnessSpec, Progress
+from mvbench.specs import (FEATURES_EXTRA, Dataset, DatasetSpec, MethodInput, MethodSpec, MissingnessSpec,
+                           Progress)
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,9 @@ class Settings:
     device: str = "auto"
     precision: str = "fp32"
     data_dir: str | None = None
+    # Keep each trial's predicted labels (and features, when the method returns them) in the
+    # record under OUTPUTS_KEY, for the driver to save beside the records file.
+    save_labels: bool = False
 
 
 @dataclass(frozen=True)
@@ -172,8 +178,31 @@ class DatasetCache:
     def _load(self, resolved: ResolvedTrial) -> Dataset:
         data_dir = str(resolve_data_dir(self.data_dir))
         if resolved.dataset is None:
-            return dataset_from_path(resolved.dataset_name, resolved.dataset_options, data_dir)
-        return resolved.dataset.load(resolved.dataset_options, data_dir)
+            dataset = dataset_from_path(resolved.dataset_name, resolved.dataset_options, data_dir)
+        else:
+            dataset = resolved.dataset.load(resolved.dataset_options, data_dir)
+        check_finite(dataset)
+        return dataset
+
+
+def check_finite(dataset: Dataset) -> None:
+    """Every observed row of every view must be finite, whichever plugin loaded the dataset."""
+    for v, x in enumerate(dataset.views):
+        rows = x if dataset.observed is None else x[dataset.observed[:, v]]
+        bad = int((~np.isfinite(rows)).any(axis=1).sum())
+        if bad:
+            raise MvbenchError(f"dataset {dataset.name!r}: view {v} has NaN or inf in {bad} observed rows; "
+                               f"fix the data, or mark those rows missing (entirely NaN in a .mat file)")
+
+
+def preflight(resolved: Iterable[ResolvedTrial], data_dir: str | None) -> DatasetCache:
+    """Load every dataset the trials need before any of them runs, so that a missing file, a
+    checksum mismatch or bad values stop the command with one line instead of failing every
+    trial; returns the loaded datasets for reuse."""
+    cache = DatasetCache(data_dir)
+    for item in resolved:
+        cache.get(item)
+    return cache
 
 
 def _peak_rss_mb() -> float:
@@ -196,6 +225,7 @@ def base_record(resolved: ResolvedTrial, device: torch.device, precision: str) -
     """What a record says about a trial before it runs (status ``failed`` until it finishes)."""
     trial = resolved.trial
     return {
+        "schema_version": SCHEMA_VERSION,
         "trial_key": resolved.key(device, precision),
         "status": "failed",
         "method": resolved.method.name,
@@ -210,6 +240,10 @@ def base_record(resolved: ResolvedTrial, device: torch.device, precision: str) -
         "missing_options": resolved.missing_options,
         "seed": trial.seed,
         "fill": None if resolved.method.handles_missing else trial.fill,
+        # Said in every record of a dataset that ships its own missing-view pattern, so that a
+        # trial that ran it otherwise (e.g. as complete data) is never mistaken for its default.
+        **({"dataset_default_missing": resolved.dataset.default_missing}
+           if resolved.dataset is not None and resolved.dataset.default_missing != "none" else {}),
         "device": str(device),
         "precision": precision,
         "versions": versions(),
@@ -249,6 +283,9 @@ def run_resolved(resolved: ResolvedTrial, settings: Settings, cache: DatasetCach
                  else fill_missing(scaled, mask, trial.fill))
         seed_everything(trial.seed)
         if device.type == "cuda":
+            # A reused worker process still caches the previous trial's blocks: release them so
+            # that the peak reserved memory is this trial's own.
+            torch.cuda.empty_cache()
             torch.cuda.reset_peak_memory_stats(device)
         inputs = MethodInput(
             views=[torch.as_tensor(x, dtype=torch.float32, device=device) for x in views],
@@ -264,23 +301,29 @@ def run_resolved(resolved: ResolvedTrial, settings: Settings, cache: DatasetCach
         train_start = time.perf_counter()
         output = method.fit_predict(inputs)
         record["train_time"] = time.perf_counter() - train_start
+        features = output.extras.pop(FEATURES_EXTRA, None)  # an array: saved, never in the JSON
         labels = _check_labels(output.labels, dataset.n_samples)
+        record["degenerate"] = degeneracy_reasons(labels, dataset.n_clusters, output.extras)
         record["metrics"] = evaluate(dataset.labels, labels)
         record["n_predicted_clusters"] = int(len(np.unique(labels)))
         record["labels_sha256"] = hashlib.sha256(labels.tobytes()).hexdigest()
         record["extras"] = output.extras
         record["status"] = "ok"
+        if settings.save_labels:
+            record[OUTPUTS_KEY] = {"labels": labels, **({} if features is None else
+                                                         {"features": np.asarray(features, dtype=np.float32)})}
     except KeyboardInterrupt:
         raise
     except MvbenchError as exc:
         record["error"] = f"{type(exc).__name__}: {exc}"
     except Exception as exc:  # a method bug must not end the other trials
         record["error"] = f"{type(exc).__name__}: {exc}"
-        record["traceback"] = traceback.format_exc(limit=6)
+        record["traceback"] = traceback.format_exc()
     record["wall_time"] = time.perf_counter() - started
     record["peak_rss_mb"] = round(_peak_rss_mb(), 1)
     if device.type == "cuda":
         record["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
+        record["peak_gpu_reserved_mb"] = round(torch.cuda.max_memory_reserved(device) / 2**20, 1)
     return record
 
 
@@ -291,7 +334,8 @@ def run_trials(trials: Iterable[Trial], settings: Settings, registry: Registry, 
     appending each record to ``out_dir/trials.jsonl`` as soon as it is finished."""
     resolved = [resolve(t, registry) for t in trials]
     check_precision(settings.precision, resolve_device(settings.device))
-    cache = DatasetCache(settings.data_dir)
+    cache = preflight(resolved, settings.data_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)  # a bad --out fails now, not after the first trial
     records = []
     for item in resolved:
         progress = progress_factory(item) if progress_factory else None

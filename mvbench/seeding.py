@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
 from typing import Any
 
 import numpy as np
 import torch
+
+from mvbench.determinism import configure_cublas
 
 
 def derive_seed(*parts: Any) -> int:
@@ -20,8 +21,7 @@ def derive_seed(*parts: Any) -> int:
 
 def seed_everything(seed: int) -> None:
     """Seed python, numpy and torch (CPU and CUDA) and ask torch for deterministic kernels."""
-    # cuBLAS needs this set before its first use to be deterministic.
-    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    configure_cublas()  # for library use without the CLI; effective only if CUDA has not started
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)

@@ -101,9 +101,17 @@ class MethodInput:
         return derive_seed(self.seed, stream)
 
 
+# The optional extras key under which a method returns its final per-sample features, an (N, d)
+# array (e.g. the embedding its labels come from). The runner takes it out of the extras, so it
+# never reaches the JSON record; with --save-labels it is saved beside the labels, for
+# ``mvbench plot`` to draw a 2-D embedding. Computing it must not change the labels.
+FEATURES_EXTRA = "features"
+
+
 @dataclass
 class MethodOutput:
-    """One label per sample (int, length N) and optional JSON-serialisable extras."""
+    """One label per sample (int, length N) and optional JSON-serialisable extras (and, under
+    ``FEATURES_EXTRA``, an optional (N, d) array of final features)."""
 
     labels: np.ndarray
     extras: dict[str, Any] = field(default_factory=dict)
@@ -139,6 +147,8 @@ class MethodSpec:
     default_priority: int = 0
     version: int = 1
     variants: Mapping[str, Variant] = field(default_factory=dict)
+    # Options for a run of seconds on tiny data (e.g. one epoch per stage), used by mvbench check.
+    smoke_options: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -153,6 +163,10 @@ class DatasetSpec:
     options: tuple[Option, ...] = ()
     aliases: tuple[str, ...] = ()
     summary: Mapping[str, Any] = field(default_factory=dict)
+    # The missingness a trial uses when the user names none: "file" for a dataset that ships its
+    # own missing-view pattern (its missing rows are zeros or NaN, not samples), so running it as
+    # complete data takes an explicit --missing none.
+    default_missing: str = "none"
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ processes, a cluster) need no access to the results file.
 from __future__ import annotations
 
 import hashlib
-import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -19,12 +18,14 @@ from typing import Any, Protocol
 
 import torch
 
+from mvbench import toml
 from mvbench.device import check_precision, resolve_device
 from mvbench.errors import MvbenchError, unknown_name
 from mvbench.missing import FILL_STRATEGIES
 from mvbench.registry import Registry, get_registry
-from mvbench.results import RECORDS_FILE, append_record, options_label
-from mvbench.runner import DatasetCache, ResolvedTrial, Settings, Trial, resolve, run_resolved
+from mvbench.claims import claim, release
+from mvbench.results import RECORDS_FILE, append_record, options_label, read_records
+from mvbench.runner import DatasetCache, ResolvedTrial, Settings, Trial, preflight, resolve, run_resolved
 from mvbench.specs import Progress
 
 RESULTS_DIR = "results"
@@ -337,21 +338,38 @@ def load_suite(path: str | Path, registry: Registry | None = None) -> Suite:
     """Read ``leaderboards/NAME.toml`` (or any path); a bare NAME is looked up in ``leaderboards/``."""
     path = suite_path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
+        data = toml.loads(path.read_text(encoding="utf-8"))
+    except toml.TOMLDecodeError as exc:
         raise MvbenchError(f"{path}: not valid TOML: {exc}") from None
     return parse_suite(data, str(path), path, registry)
 
 
-def suite_path(name: str | Path, folder: Path = Path("leaderboards")) -> Path:
+def suite_folders() -> list[Path]:
+    """Where a bare suite NAME is looked up: ``./leaderboards``, then the ``leaderboards`` folder
+    of the project mvbench is installed from (so suite names work from any directory)."""
+    import mvbench
+
+    project = Path(mvbench.__file__).resolve().parent.parent / "leaderboards"
+    here = Path("leaderboards")
+    return [here] if here.resolve() == project else [here, project]
+
+
+def suite_path(name: str | Path, folders: Sequence[Path] | None = None) -> Path:
+    """The suite file ``name`` (a path), or ``NAME.toml`` in the first of ``folders`` (default:
+    :func:`suite_folders`) that has it; the error says where it looked."""
     path = Path(name)
-    if path.suffix != ".toml" and not path.exists():
-        path = folder / f"{name}.toml"
-    if not path.is_file():
-        known = sorted(p.stem for p in folder.glob("*.toml")) if folder.is_dir() else []
-        hint = f"; known suites: {', '.join(known)}" if known else ""
-        raise MvbenchError(f"suite file {str(path)!r} not found{hint}")
-    return path
+    if path.suffix == ".toml" or path.exists() or path.parent != Path("."):
+        if not path.is_file():
+            raise MvbenchError(f"suite file {str(path)!r} not found")
+        return path
+    folders = suite_folders() if folders is None else folders
+    for folder in folders:
+        if (folder / f"{name}.toml").is_file():
+            return folder / f"{name}.toml"
+    known = sorted({p.stem for folder in folders if folder.is_dir() for p in folder.glob("*.toml")})
+    hint = f"; known suites: {', '.join(known)}" if known else ""
+    raise MvbenchError(f"suite {str(name)!r} not found: looked for {name}.toml in "
+                       f"{' and '.join(str(f.resolve()) for f in folders)}{hint}")
 
 
 # --- grids, keys, plans ------------------------------------------------------------------
@@ -449,10 +467,20 @@ def adhoc_name(planned: Sequence[PlannedTrial], registry: Registry, settings: Se
 
 def run_sweep(planned: Sequence[PlannedTrial], settings: Settings, plugins: Sequence[str],
               executor: Executor, results_file: Path, *, suite: str | None,
-              on_record: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+              on_record: Callable[[dict[str, Any]], None] | None = None,
+              on_skipped: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
     """Run ``planned`` through ``executor``; each record is appended to ``results_file`` the
-    moment it is reported, tagged with the suite name."""
+    moment it is reported, tagged with the suite name. Trials that another live process has
+    claimed in the same results file, or that it recorded meanwhile, are left to it
+    (``on_skipped`` gets their count), so two sweeps never run one trial twice."""
     registry = get_registry(tuple(plugins))
+    preflight([resolve(p.trial, registry) for p in planned], settings.data_dir)
+    results_file.parent.mkdir(parents=True, exist_ok=True)  # a bad --out fails before any trial
+    recorded = {key for key, state in record_states(read_records(results_file)).items() if state == DONE}
+    mine, _ = claim(results_file, [p.key for p in planned], recorded)
+    if on_skipped and len(mine) < len(planned):
+        on_skipped(len(planned) - len(mine))
+    planned = [p for p in planned if p.key in mine]
     records: list[dict[str, Any]] = []
 
     def finished(record: dict[str, Any]) -> None:
@@ -463,7 +491,10 @@ def run_sweep(planned: Sequence[PlannedTrial], settings: Settings, plugins: Sequ
         if on_record:
             on_record(record)
 
-    executor.run([p.trial for p in planned], settings, plugins, finished)
+    try:
+        executor.run([p.trial for p in planned], settings, plugins, finished)
+    finally:
+        release(results_file)
     return records
 
 

@@ -15,8 +15,11 @@ from typing import Any
 
 import torch
 
+from mvbench.determinism import configure_cublas
 from mvbench.registry import get_registry
 from mvbench.runner import DatasetCache, Settings, Trial, resolve, run_resolved
+
+configure_cublas()  # a Ray worker does not inherit the driver's environment
 
 
 def run_trial(trial: Trial, settings: Settings, plugins: Sequence[str], threads: int | None = None,
@@ -35,10 +38,12 @@ def run_trial(trial: Trial, settings: Settings, plugins: Sequence[str], threads:
     return record
 
 
-def pool_worker(conn: Connection, plugins: Sequence[str], threads: int) -> None:
+def pool_worker(conn: Connection, plugins: Sequence[str], threads: int, gpu: str | None = None) -> None:
     """Entry point of a pool process: receives ``(trial, settings)`` tasks until ``None`` and
     answers each with ``("ok", record)`` or ``("error", message)``.
 
+    ``gpu`` is the device the pool gave this worker (its ``CUDA_VISIBLE_DEVICES``); when CUDA
+    sees no device there, every trial fails with that message rather than running on the CPU.
     If the process dies mid-trial (a segfault, ``os._exit``, the OOM killer), the driver sees
     the pipe close without an answer and records that trial as failed."""
     caches: dict[str | None, DatasetCache] = {}
@@ -51,10 +56,15 @@ def pool_worker(conn: Connection, plugins: Sequence[str], threads: int) -> None:
             break
         trial, settings = task
         cache = caches.setdefault(settings.data_dir, DatasetCache(settings.data_dir))
-        try:
-            message: tuple[str, Any] = ("ok", run_trial(trial, settings, plugins, threads, cache))
-        except Exception as exc:  # e.g. a plugin missing here: report it, the driver records it
-            message = ("error", f"{type(exc).__name__}: {exc}")
+        message: tuple[str, Any]
+        if gpu is not None and not torch.cuda.is_available():
+            message = ("error", f"the worker given GPU {gpu} (CUDA_VISIBLE_DEVICES={gpu}) sees no CUDA "
+                                f"device; check that GPU, or drop --gpus to run on the CPU")
+        else:
+            try:
+                message = ("ok", run_trial(trial, settings, plugins, threads, cache))
+            except Exception as exc:  # e.g. a plugin missing here: report it, the driver records it
+                message = ("error", f"{type(exc).__name__}: {exc}")
         try:
             conn.send(message)
         except Exception as exc:  # a record the method filled with something unpicklable

@@ -7,6 +7,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from mvbench import cli as cli_module
@@ -33,8 +34,10 @@ def test_run_synthetic_end_to_end(cli, tmp_path):
     records = read_records(tmp_path / "trials.jsonl")
     assert [r["seed"] for r in records] == [0, 2] and all(r["status"] == "ok" for r in records)
     assert "mean" in out and "std" in out and "ACC" in out
-    summary = (tmp_path / "summary.csv").read_text()
-    assert summary.startswith("# std = sample standard deviation") and "acc_mean" in summary
+    summary = pd.read_csv(tmp_path / "summary.csv")  # a plain CSV; what it means is in the sidecar
+    assert summary["n_seeds"].tolist() == [2] and "acc_mean" in summary.columns
+    meta = json.loads((tmp_path / "summary.meta.json").read_text())
+    assert meta["std"].startswith("std = sample standard deviation")
 
 
 def test_run_handwritten_with_missing_views(cli, tmp_path):
@@ -64,7 +67,8 @@ def test_default_run_uses_handwritten(cli, tmp_path, monkeypatch):
     (["run", "--method", "kmeans", "--set", "n_init"], "expected name=value"),
     (["run", "--method", "kmeans", "--seeds", "x"], "--seeds 'x' is not a count"),
     (["run", "--method", "kmeans", "--missing", "mcra"], "did you mean 'mcar'?"),
-    (["run", "--method", "kmeans", "--missing", "mcar", "--rates", "0.1"], "--rates is for --missing per-view"),
+    (["run", "--method", "kmeans", "--missing", "mcar", "--view-rates", "0.1"], "--view-rates is for --missing per-view"),
+    (["run", "--method", "kmeans", "--rates", "0.1"], "run's --rates is now --view-rates"),
     (["run", "--method", "kmeans", "--device", "cuda:3"], "use --device cpu"),
     (["show", "rva"], "unknown plugin name 'rva'"),
 ])
@@ -108,7 +112,7 @@ def test_example_third_party_plugin_through_the_cli(cli, tmp_path, monkeypatch):
 
 
 def test_sigterm_stops_a_command_like_ctrl_c(monkeypatch, capsys):
-    def parser_whose_command_gets_killed():
+    def parser_whose_command_gets_killed(argv):
         parser = argparse.ArgumentParser()
         parser.set_defaults(handler=lambda args: os.kill(os.getpid(), signal.SIGTERM))
         return parser

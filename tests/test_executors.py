@@ -20,7 +20,7 @@ import torch
 from mvbench import executors
 from mvbench.errors import MvbenchError
 from mvbench.executors import (GpuSlots, LocalPoolExecutor, describe_exit, make_executor, parse_gpus,
-                               ray_task_options, worker_threads)
+                               ray_task_options, visible_gpus, worker_threads)
 from mvbench.hookspecs import hookimpl
 from mvbench.options import Option
 from mvbench.runner import Settings, Trial
@@ -51,6 +51,10 @@ def _env_probe(inputs: MethodInput) -> MethodOutput:
     })
 
 
+def _cuda_error(inputs: MethodInput) -> MethodOutput:
+    raise RuntimeError("CUDA error: an illegal memory access was encountered")
+
+
 def _sleep(inputs: MethodInput) -> MethodOutput:
     time.sleep(inputs.options["seconds"] * inputs.seed)
     return MethodOutput(labels=_labels(inputs))
@@ -62,6 +66,7 @@ def mvbench_methods() -> list[MethodSpec]:
         MethodSpec(name="crash", fit_predict=_crash, description="test: the worker dies",
                    options=(Option("crash_seed", "int", 0, "seed whose worker dies"),)),
         MethodSpec(name="env-probe", fit_predict=_env_probe, description="test: worker environment"),
+        MethodSpec(name="cuda-error", fit_predict=_cuda_error, description="test: a failed GPU trial"),
         MethodSpec(name="sleep", fit_predict=_sleep, description="test: sleeps seconds x seed",
                    options=(Option("seconds", "float", 60.0, "seconds per seed"),)),
     ]
@@ -110,6 +115,9 @@ def test_option_parsing_and_resources():
             parse_gpus(bad)
     assert ray_task_options(None) == {"num_cpus": 1, "max_retries": 0}
     assert ray_task_options(4) == {"num_cpus": 1, "max_retries": 0, "num_gpus": 0.25, "max_calls": 1}
+    # On CUDA a trial asks for a whole GPU even without --trials-per-gpu: Ray hides the others.
+    assert ray_task_options(None, cuda=True) == {"num_cpus": 1, "max_retries": 0, "num_gpus": 1.0,
+                                                 "max_calls": 1}
     assert describe_exit(-signal.SIGSEGV) == "was killed by SIGSEGV"
     assert describe_exit(3) == "exited with code 3"
 
@@ -180,27 +188,70 @@ def test_a_crashing_worker_fails_its_trial_and_the_others_finish(pooled):
     assert len(pooled) == 4 and not mp.active_children()
 
 
-def test_gpu_slots_reach_the_workers_before_they_start():
-    settings = Settings(device="auto")  # --gpus refuses --device cpu; no GPU here, so CPU
-    alive_at_record: list[bool] = []
-
-    def on_record(record: dict) -> None:
-        alive_at_record.append(record["worker"]["pid"] in {p.pid for p in mp.active_children()})
-        records.append(record)
-
-    records: list[dict] = []
-    LocalPoolExecutor(jobs=2, gpus=("0", "1")).run(trials("env-probe", [0, 1]), settings, PLUGINS, on_record)
-    records.sort(key=lambda r: r["seed"])
+def test_workers_get_their_thread_count_and_leave_ctrl_c_to_the_driver():
+    records = collect(LocalPoolExecutor(jobs=2), trials("env-probe", [0, 1]))
     extras = [r["extras"] for r in records]
-    assert [e["cuda_visible_devices"] for e in extras] == ["0", "1"]  # started together: one GPU each
     threads = worker_threads(2)
     assert all(e["omp_num_threads"] == str(threads) and e["torch_threads"] == threads for e in extras)
     assert all(e["sigint_ignored"] for e in extras)  # Ctrl-C is the driver's to handle
-    # A GPU trial's process is gone before its record is reported: nothing leaks into the next.
-    assert alive_at_record == [False, False]
-    assert os.environ.get("CUDA_VISIBLE_DEVICES") not in ("0", "1")
+
+
+def fake_cuda(monkeypatch, count: int, visible: str | None) -> None:
+    """This process (the driver) sees ``count`` CUDA devices; its own CUDA_VISIBLE_DEVICES is
+    ``visible`` (a scheduler's allocation). Spawned workers still see no CUDA."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: count > 0)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: count)
+    if visible is None:
+        monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    else:
+        monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
+
+
+def test_gpu_indices_are_the_parents_visible_devices(monkeypatch):
+    fake_cuda(monkeypatch, 3, "4,6,7")
+    assert visible_gpus(["0", "2"]) == ["4", "7"]
+    assert visible_gpus(["GPU-8a1b"]) == ["GPU-8a1b"]  # a UUID names its device itself
+    with pytest.raises(MvbenchError, match=r"--gpus 3: this machine shows 3 CUDA device\(s\) "
+                                           r"\(CUDA_VISIBLE_DEVICES=4,6,7\), so the indices are 0..2"):
+        visible_gpus(["0", "3"])
+    fake_cuda(monkeypatch, 2, None)
+    assert visible_gpus(["1", "0"]) == ["1", "0"]
+    fake_cuda(monkeypatch, 0, None)
+    with pytest.raises(MvbenchError, match="no CUDA device is visible here; drop --gpus"):
+        visible_gpus(["0"])
+
+
+def test_gpu_workers_get_the_mapped_device_and_never_fall_back_to_the_cpu(monkeypatch):
+    fake_cuda(monkeypatch, 2, "4,6")
+    records = collect(LocalPoolExecutor(jobs=2, gpus=("0", "1")), trials("env-probe", [0, 1]),
+                      settings=Settings(device="auto"))
+    # Each worker had its GPU in CUDA_VISIBLE_DEVICES before it started; finding no CUDA device
+    # there (none on this machine), it failed the trial instead of running it on the CPU.
+    assert all(r["status"] == "failed" and "sees no CUDA device" in r["error"] for r in records)
+    assert sorted(r["error"].split("given GPU ")[1].split(" ")[0] for r in records) == ["4", "6"]
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == "4,6"  # the driver's own is restored
+    assert not mp.active_children()  # a GPU worker whose trial failed is retired
     with pytest.raises(MvbenchError, match="--device cuda or auto"):
         LocalPoolExecutor(jobs=1, gpus=("0",)).run([], CPU, PLUGINS, print)
+
+
+def cpu_pool_worker(conn, plugins, threads, gpu):
+    """A pool worker that ignores its GPU, so that the driver's GPU bookkeeping can be tested
+    on a machine without one."""
+    from mvbench.worker import pool_worker
+
+    pool_worker(conn, plugins, threads, None)
+
+
+def test_gpu_workers_are_reused_and_retired_after_a_failed_trial(monkeypatch):
+    fake_cuda(monkeypatch, 1, None)
+    monkeypatch.setattr(executors, "pool_worker", cpu_pool_worker)
+    items = [*trials("kmeans", [0, 1]), *trials("cuda-error", [2]), *trials("kmeans", [3])]
+    records = []
+    LocalPoolExecutor(jobs=1, gpus=("0",)).run(items, Settings(device="auto"), PLUGINS, records.append)
+    pids = [r["worker"]["pid"] for r in records]
+    assert [r["status"] for r in records] == ["ok", "ok", "failed", "ok"]
+    assert pids[0] == pids[1] == pids[2] != pids[3]  # reused, then retired after the CUDA error
 
 
 def test_ctrl_c_stops_the_workers_and_keeps_finished_records():

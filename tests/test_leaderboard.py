@@ -82,7 +82,7 @@ def test_csv_schema_sidecar_and_round_trip(tmp_path):
     header = (tmp_path / "demo.csv").read_text().splitlines()[0]
     assert header.split(",") == list(COLUMNS)
     assert header.startswith("dataset,dataset_name,missing,missing_params,rate,method,method_version,option_set,"
-                             "n_seeds,n_failed,"
+                             "n_seeds,n_failed,n_degenerate,"
                              "acc_mean,acc_std,nmi_mean,nmi_std")
     table = read_leaderboard(tmp_path / "demo.csv")
     assert table.loc[0, "acc_mean"] == 0.666667 and table.loc[0, "n_seeds"] == 3  # 6 decimals
@@ -320,3 +320,22 @@ def test_a_board_never_mixes_method_versions():
     assert board.meta["left_out"] == "records of older method versions left out: 2 of kmeans version 1 (now 2)"
     # Without a bump, the unversioned records are version 1 and nothing is left out.
     assert "left_out" not in build("demo", old, registry).meta
+
+
+def test_the_ci_check_is_exact_on_the_recording_cpu_and_tolerant_elsewhere():
+    from mvbench.leaderboard import (CHECK_TOLERANCE, FOREIGN_CPU_TOLERANCE, KEY_COLUMNS, check_mode,
+                                     compare)
+
+    committed = pd.DataFrame([{**{c: "" for c in KEY_COLUMNS}, "n_seeds": 2, "n_failed": 0,
+                               "acc_mean": 0.80, "acc_std": 0.010, "device_name": "CPU A (1 threads)"}])
+    tolerance, columns, mode = check_mode(committed, "CPU A (1 threads)")
+    assert tolerance == CHECK_TOLERANCE and "acc_std" in columns and mode.startswith("exact")
+    # Same model, other thread count: rounding differs, so tolerant.
+    tolerance, columns, mode = check_mode(committed, "CPU A (2 threads)")
+    assert tolerance == FOREIGN_CPU_TOLERANCE and "acc_std" not in columns and mode.startswith("tolerant")
+    drifted = committed.assign(acc_mean=0.83, acc_std=0.05)  # a few labels flipped elsewhere
+    assert not compare(drifted, committed, *check_mode(committed, "CPU A (1 threads)")[:2]).same
+    assert compare(drifted, committed, *check_mode(committed, "CPU B (1 threads)")[:2]).same
+    broken = committed.assign(acc_mean=0.60)  # a changed computation
+    assert not compare(broken, committed, *check_mode(committed, "CPU B (1 threads)")[:2]).same
+    assert not compare(committed.assign(n_seeds=1), committed, *check_mode(committed, "CPU B (1 threads)")[:2]).same

@@ -44,10 +44,23 @@ def test_duplicate_names_are_an_error_naming_both_plugins():
     assert "'kmeans'" in message and "'imposter'" in message and "both register the method" in message
 
 
-def test_plugin_that_fails_to_import_warns_and_others_keep_working(monkeypatch):
-    with pytest.warns(PluginWarning, match=r"plugin 'no_such_plugin_xyz' .*failed to import"):
-        registry = build_registry(["no_such_plugin_xyz"])
+def test_installed_plugin_that_fails_to_import_warns_and_others_keep_working(monkeypatch):
+    import importlib.metadata
+
+    broken = importlib.metadata.EntryPoint("broken", "no_such_plugin_xyz", "mvbench")
+    installed = list(importlib.metadata.entry_points(group="mvbench"))
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: [*installed, broken])
+    with pytest.warns(PluginWarning, match=r"plugin 'broken' .*failed to import"):
+        registry = build_registry()
     assert "kmeans" in registry.methods
+
+
+@pytest.mark.parametrize("how", ["-p", "env"])
+def test_a_plugin_named_by_the_user_that_fails_to_import_is_an_error(monkeypatch, how):
+    monkeypatch.setenv("MVBENCH_PLUGINS", "no_such_plugin_xyz" if how == "env" else "")
+    with pytest.raises(MvbenchError, match=r"plugin module 'no_such_plugin_xyz' \(from (-p|\$MVBENCH_PLUGINS)\) "
+                                           r"failed to import: ModuleNotFoundError"):
+        build_registry(["no_such_plugin_xyz"] if how == "-p" else [])
 
 
 def test_plugin_returning_invalid_spec_warns_and_is_skipped():

@@ -289,7 +289,7 @@ def test_adhoc_sweep_resumes_in_the_same_folder(tmp_path, cli, monkeypatch, stat
     records = read_records(folders[0] / RECORDS_FILE)
     assert [(r["missing"], r["missing_options"].get("rate")) for r in records[::2]] == [
         ("none", None), ("mcar", 0.1), ("mcar", 0.3)]
-    assert {r["option_set"] for r in records} == {"a=2"} and {r["suite"] for r in records} == {None}
+    assert {r["option_set"] for r in records} == {"counted[a=2]"} and {r["suite"] for r in records} == {None}
     code, out, _ = cli(*argv)
     assert "6 trials: 6 done, 0 failed, 0 left; 0 to run" in out and state["calls"] == 6
     more_seeds = ["3" if a == "2" and argv[i - 1] == "--seeds" else a for i, a in enumerate(argv)]

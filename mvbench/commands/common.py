@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,10 @@ def add_trial_arguments(parser: argparse.ArgumentParser) -> None:
                                                          "cuda:N or mps (default auto)")
     parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16"),
                         help="fp32, or bf16 through autocast (default fp32)")
+    parser.add_argument("--save-labels", action="store_true",
+                        help="store each trial's predicted labels (and the final features of a method "
+                             "that returns them) as .npy files in labels/ beside the records; the "
+                             "record names them (see mvbench plot)")
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -64,6 +69,22 @@ def parse_settings(items: list[str]) -> dict[str, dict[str, Any]]:
 
 def registry_from(args: argparse.Namespace) -> Registry:
     return get_registry(tuple(args.plugin))
+
+
+def first_line(text: Any) -> str:
+    """The first line of an error message (the cause; the record keeps the rest)."""
+    lines = str(text).strip().splitlines()
+    return lines[0] if lines else ""
+
+
+def traceback_hint(failed: Sequence[Mapping[str, Any]], results_file: Path) -> str | None:
+    """Where the full tracebacks of failed trials are kept, or None when none has one."""
+    keys = [r["trial_key"] for r in failed if r.get("traceback") and r.get("trial_key")]
+    if not keys:
+        return None
+    shown = ", ".join(keys[:3]) + (", ..." if len(keys) > 3 else "")
+    return (f"full traceback{'s' if len(keys) > 1 else ''}: field 'traceback' of the failed record"
+            f"{'s' if len(keys) > 1 else ''} (trial_key {shown}) in {results_file}")
 
 
 def default_out_dir(prefix: str) -> Path:

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import sys
 import tempfile
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,8 @@ from rich.table import Table
 
 from mvbench.console import console
 from mvbench.errors import MvbenchError
-from mvbench.leaderboard import (CHECK_TOLERANCE, Comparison, Leaderboard, build, compare, describe_key,
+from mvbench.leaderboard import (CHECK_TOLERANCE, Comparison, Leaderboard, build, check_mode, compare, describe_key,
+                                 joined,
                                  read_leaderboard)
 from mvbench.registry import Registry
 from mvbench.results import RECORDS_FILE, read_records
@@ -48,8 +51,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--update", action="store_true",
                         help="with --check: write the fresh records and leaderboard over the committed ones")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    parser.add_argument("--format", choices=FORMATS,
+                        help="print the leaderboard to stdout in this format instead of writing files "
+                             "(latex: a booktabs table; html: a self-contained page)")
+    parser.add_argument("--latex", dest="format", action="store_const", const="latex",
+                        help="the same as --format latex")
+    parser.add_argument("--html", metavar="DIR",
+                        help="also write the board's self-contained web page to DIR/NAME.html")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress display")
     parser.set_defaults(handler=handle)
+
+
+FORMATS = ("csv", "md", "latex", "html")
 
 
 def _write(board: Leaderboard, out_dir: Path, *, plots: bool) -> list[Path]:
@@ -63,6 +76,9 @@ def handle(args: argparse.Namespace) -> int:
     if args.update and not args.check:
         raise MvbenchError("--update goes with --check (it replaces the committed leaderboard "
                            "with a fresh run)")
+    if args.format and (args.check or args.compare or args.html):
+        raise MvbenchError("--format/--latex print the leaderboard and write nothing; leave out "
+                           "--check, --compare and --html (or drop --format to write the files)")
     registry = registry_from(args)
     if not args.name:
         if not args.results or args.check:
@@ -78,13 +94,65 @@ def handle(args: argparse.Namespace) -> int:
             return check(suite, registry, args, out_dir)
         results_file = Path(args.results) / RECORDS_FILE if args.results else suite.results_file
         board = suite_board(suite, registry, _records(results_file), args.device)
+    page = page_facts(suite) if args.name else PageFacts()
+    if args.format:
+        sys.stdout.write(rendered(board, args.format, plots=not args.no_plots, facts=page))
+        return 0
     paths = _write(board, out_dir, plots=not args.no_plots)
+    if args.html:
+        paths.append(write_page(board, Path(args.html), out_dir if not args.no_plots else None, page))
     console.print(f"{len(board.table)} rows from {int(board.table['n_seeds'].sum())} ok trials; wrote "
                   + ", ".join(str(p) for p in paths), highlight=False)
     if args.compare:
         comparison = compare(board.table, read_leaderboard(Path(args.compare)))
         print_comparison(comparison, new=str(paths[0]), old=args.compare)
     return 0
+
+
+@dataclass(frozen=True)
+class PageFacts:
+    """What a board's web page says beyond the board: the suite's thread setting, and whether
+    it is a smoke suite (shortened epochs)."""
+
+    threads: str = ""
+    smoke: bool = False
+
+
+def page_facts(suite: Suite) -> PageFacts:
+    from mvbench.report import is_smoke, threads_text  # imported here: mvbench.report imports this module
+
+    return PageFacts(threads_text(suite), is_smoke(suite.name))
+
+
+def rendered(board: Leaderboard, fmt: str, *, plots: bool, facts: PageFacts) -> str:
+    """The board as text in one of ``FORMATS``; an html page embeds freshly drawn plots."""
+    from mvbench.leaderboard import csv_text
+    from mvbench.leaderboard_render import latex, markdown
+    from mvbench.site import board_page, plot_files
+
+    if fmt == "csv":
+        return csv_text(board)
+    if fmt == "md":
+        return markdown(board)
+    if fmt == "latex":
+        return latex(board)
+    images: dict[str, bytes] = {}
+    if plots:
+        with tempfile.TemporaryDirectory(prefix="mvbench-plots-") as tmp:
+            _write(board, Path(tmp), plots=True)
+            images = plot_files(board, Path(tmp))
+    return board_page(board, images, threads=facts.threads, smoke=facts.smoke)
+
+
+def write_page(board: Leaderboard, out_dir: Path, plot_dir: Path | None, facts: PageFacts) -> Path:
+    """Write the board's self-contained page to ``out_dir/NAME.html`` with the plots of ``plot_dir``."""
+    from mvbench.results import write_atomic
+    from mvbench.site import board_page, plot_files
+
+    path = out_dir / f"{board.name}.html"
+    images = plot_files(board, plot_dir) if plot_dir else {}
+    write_atomic(path, board_page(board, images, threads=facts.threads, smoke=facts.smoke))
+    return path
 
 
 def _records(path: Path) -> list[dict[str, Any]]:
@@ -125,7 +193,9 @@ def check(suite: Suite, registry: Registry, args: argparse.Namespace, out_dir: P
             results_file = Path(tmp) / RECORDS_FILE
             _run_fresh(suite, registry, args, results_file)
         board = suite_board(suite, registry, _records(results_file), args.device)
-        comparison = compare(board.table, committed)
+        tolerance, columns, mode = check_mode(committed, joined(board.table["device_name"]))
+        console.print(f"check mode: {mode}", highlight=False, soft_wrap=True)
+        comparison = compare(board.table, committed, tolerance, columns)
         print_comparison(comparison, new="fresh run", old=str(committed_path))
         if args.update:
             if results_file != suite.results_file:
@@ -136,11 +206,11 @@ def check(suite: Suite, registry: Registry, args: argparse.Namespace, out_dir: P
                           f"change that moved the numbers", highlight=False)
             return 0
     if comparison.same:
-        console.print(f"[green]ok:[/] {committed_path} matches the fresh run within {CHECK_TOLERANCE:g}",
+        console.print(f"[green]ok:[/] {committed_path} matches the fresh run within {tolerance:g}",
                       highlight=False)
         return 0
     console.print(f"[red]mismatch:[/] {committed_path} differs from a fresh run of {suite.path} "
-                  f"(tolerance {CHECK_TOLERANCE:g}). If the change is intended, run "
+                  f"(tolerance {tolerance:g}). If the change is intended, run "
                   f"'mvbench leaderboard {suite.name} --check --update' and commit the result.",
                   highlight=False)
     return 1

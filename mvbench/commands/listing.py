@@ -62,7 +62,8 @@ def _listing(registry: Registry, kind: str) -> Table:
 
 def options_table(options: tuple[Option, ...]) -> Table:
     table = Table(title="options (set with --set NAME=VALUE; ablation: one of the paper's ablation toggles)")
-    for column in ("name", "type", "default", "allowed", "ablation", "help"):
+    _name_column(table, [o.name for o in options])
+    for column in ("type", "default", "allowed", "ablation", "help"):
         table.add_column(column)
     for o in options:
         allowed = ", ".join(map(str, o.choices)) if o.choices else _bounds(o)
@@ -73,12 +74,19 @@ def options_table(options: tuple[Option, ...]) -> Table:
 
 def variants_table(spec: MethodSpec) -> Table:
     table = Table(title="variants (usable wherever a method name is: mvbench run -m NAME, sweep, suites)")
-    for column in ("name", "options", "published as", "description"):
+    _name_column(table, list(spec.variants))
+    for column in ("options", "published as", "description"):
         table.add_column(column, overflow="fold")
     for name, variant in spec.variants.items():
         options = ", ".join(f"{key}={value}" for key, value in variant.options.items())
         table.add_row(name, options, variant.published or "", variant.description)
     return table
+
+
+def _name_column(table: Table, names: list[str]) -> None:
+    """A column of names a user must type: never wrapped, folded or cut, however narrow the
+    terminal (the other columns wrap instead)."""
+    table.add_column("name", no_wrap=True, min_width=max(map(len, names), default=4))
 
 
 def _bounds(option: Option) -> str:
@@ -123,6 +131,9 @@ def handle_show(args: argparse.Namespace) -> int:
     if kind == "dataset":
         if spec.aliases:
             console.print(f"aliases: {', '.join(spec.aliases)}", highlight=False)
+        if spec.default_missing != "none":
+            console.print(f"default missingness: {spec.default_missing} (it ships its missing-view pattern; "
+                          f"--missing none runs it as complete data)", highlight=False)
         for key, value in spec.summary.items():
             console.print(f"{key}: {value}", highlight=False)
     if spec.options:

@@ -12,17 +12,18 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.markup import escape
 from rich.table import Table
 
+from mvbench.adhoc import default_mechanism
+from mvbench.api import DEFAULT_DATASET, RunPlan, execute_run, plan_run, run_trials_for
 from mvbench.console import console
 from mvbench.errors import MvbenchError
 from mvbench.metrics import METRICS
 from mvbench.progress import RichTrialProgress
 from mvbench.registry import Registry
-from mvbench.results import RECORDS_FILE, aggregate, read_records, write_summary
-from mvbench.runner import Settings, Trial, run_trials
-from mvbench.commands.common import (add_trial_arguments, default_out_dir, parse_seeds,
-                                     parse_settings, registry_from)
-
-DEFAULT_DATASET = "handwritten"
+from mvbench.results import RECORDS_FILE, aggregate
+from mvbench.runner import Settings, Trial
+from mvbench.commands.common import (add_trial_arguments, default_out_dir, first_line, parse_seeds,
+                                     parse_settings, registry_from, traceback_hint)
+from mvbench.commands.sweep import record_line
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -35,73 +36,80 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("-d", "--dataset", help="dataset name, or a path to a .mat file "
                                                 "(see 'mvbench list datasets')")
     parser.add_argument("--missing", default=None,
-                        help="missingness mechanism: none (default), mcar, per-view, file, ...")
+                        help="missingness mechanism: none, mcar, per-view, file, ... (default: file for "
+                             "a dataset that ships its missing-view pattern, else none)")
     parser.add_argument("--rate", type=float, default=None,
                         help="missing rate for mcar (fraction of samples with a missing view)")
-    parser.add_argument("--rates", default=None, metavar="R1,R2,...",
-                        help="per-view missing rates for per-view")
+    parser.add_argument("--view-rates", default=None, metavar="R1,R2,...",
+                        help="per-view missing rates for per-view (one per view, or one for all)")
+    parser.add_argument("--rates", default=None, help=argparse.SUPPRESS)  # the old spelling: an error
     add_trial_arguments(parser)
     parser.add_argument("--out", default=None, metavar="DIR",
                         help="results folder (default: mvbench-results/run-TIMESTAMP); records are "
-                             "appended to DIR/trials.jsonl, the summary to DIR/summary.csv")
+                             "appended to DIR/trials.jsonl, the summary to DIR/summary.csv; trials "
+                             "already recorded ok in DIR are not rerun")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress display")
     parser.set_defaults(handler=handle)
 
 
-def default_method(registry: Registry) -> str:
-    if not registry.methods:
-        raise MvbenchError("no method plugin is installed; reinstall mvbench")
-    return max(registry.methods.values(), key=lambda spec: spec.default_priority).name
-
-
-def missing_arguments(args: argparse.Namespace, given: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """The mechanism and its options from --missing/--rate/--rates and --set missing.*."""
-    mechanism = args.missing or ("per-view" if args.rates else "mcar" if args.rate is not None else "none")
-    options = dict(given)
-    if args.rate is not None:
-        if mechanism == "per-view":
-            raise MvbenchError("--rate is for mcar; per-view takes --rates R1,R2,...")
-        options["rate"] = args.rate
-    if args.rates is not None:
-        if mechanism != "per-view":
-            raise MvbenchError(f"--rates is for --missing per-view, not {mechanism!r}; use --rate")
-        options["rates"] = args.rates
-    return mechanism, options
-
-
 def handle(args: argparse.Namespace) -> int:
+    if args.rates is not None:
+        raise MvbenchError("run's --rates is now --view-rates (per-view missing rates); --rates is "
+                           "sweep's grid of missing rates")
     registry = registry_from(args)
-    method = args.method or default_method(registry)
-    dataset = args.dataset or DEFAULT_DATASET
-    settings_by_target = parse_settings(args.settings)
-    mechanism, missing_options = missing_arguments(args, settings_by_target["missing"])
-    trials = [Trial(method=method, dataset=dataset, seed=seed, missing=mechanism,
-                    method_options=settings_by_target["method"],
-                    dataset_options=settings_by_target["dataset"],
-                    missing_options=missing_options, fill=args.fill)
-              for seed in parse_seeds(args.seeds)]
+    trials = run_trials_for(registry, method=args.method, dataset=args.dataset, seeds=parse_seeds(args.seeds),
+                            missing=args.missing, rate=args.rate, view_rates=args.view_rates,
+                            by_target=parse_settings(args.settings), fill=args.fill)
     out_dir = Path(args.out) if args.out else default_out_dir("run")
-    settings = Settings(device=args.device, precision=args.precision, data_dir=args.data_dir)
-    try:
-        records = _run_with_display(trials, settings, registry, out_dir, quiet=args.quiet)
-    finally:
-        # Also after Ctrl-C: the summary then covers the trials that finished.
-        if (out_dir / RECORDS_FILE).exists():
-            summary = write_summary(out_dir, read_records(out_dir / RECORDS_FILE))
+    settings = Settings(device=args.device, precision=args.precision, data_dir=args.data_dir,
+                        save_labels=args.save_labels)
+    run_plan = plan_run(trials, settings, registry, out_dir)
+    note = missing_note(registry, trials[0], explicit=args.missing is not None)
+    if note:
+        console.print(note, highlight=False, markup=False, soft_wrap=True)
+    if run_plan.done:
+        console.print(f"resuming {out_dir}: {len(run_plan.done)} of {len(trials)} trials are already recorded "
+                      f"ok there and are not rerun (the summary counts each trial once)",
+                      highlight=False, soft_wrap=True)
+    records, summary = _run_with_display(run_plan, settings, registry, quiet=args.quiet)
     console.print(results_table(records))
-    console.print(f"records: {out_dir / RECORDS_FILE}  summary: {summary}", highlight=False)
+    console.print(f"records: {out_dir / RECORDS_FILE}  summary: {summary}", highlight=False, soft_wrap=True)
     failed = [r for r in records if r["status"] != "ok"]
     for record in failed:
-        console.print(f"[red]seed {record['seed']} failed:[/] {escape(str(record.get('error')))}", highlight=False)
+        console.print(f"[red]seed {record['seed']} failed:[/] {escape(first_line(record.get('error')))}",
+                      highlight=False, soft_wrap=True)
+    hint = traceback_hint(failed, out_dir / RECORDS_FILE)
+    if hint:
+        console.print(hint, highlight=False, markup=False, soft_wrap=True)
+    for record in records:
+        if record.get("degenerate"):  # ok, metrics as computed, but collapsed by a label-free check
+            reasons = escape("; ".join(record["degenerate"]))
+            console.print(f"[yellow]seed {record['seed']} degenerate:[/] {reasons}", highlight=False,
+                          soft_wrap=True)
     return 1 if len(failed) == len(records) else 0
 
 
-def _run_with_display(trials: list[Trial], settings: Settings, registry: Registry, out_dir: Path,
-                      *, quiet: bool) -> list[dict[str, Any]]:
+def missing_note(registry: Registry, trial: Trial, *, explicit: bool) -> str | None:
+    """A line saying which missingness a dataset that ships its missing-view pattern runs with."""
+    default = default_mechanism(registry, trial.dataset)
+    if default == "none":
+        return None
+    if trial.missing == default:
+        return (None if explicit else f"note: {trial.dataset} ships its missing-view pattern, so it runs "
+                f"with --missing {default}; --missing none runs it as complete data")
+    return (f"note: {trial.dataset} ships its missing-view pattern (its default, --missing {default}); this "
+            f"run uses --missing {trial.missing} instead, and its records say so (dataset_default_missing)")
+
+
+def _run_with_display(run_plan: RunPlan, settings: Settings, registry: Registry,
+                      *, quiet: bool) -> tuple[list[dict[str, Any]], Path]:
+    """Run the pending trials with a progress display and a line per finished seed (which stays
+    in a log without a terminal); returns one record per trial and the summary path."""
+    pending = run_plan.pending
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), console=console, disable=quiet, transient=True)
     with progress:
-        overall = progress.add_task("trials", total=len(trials))
+        overall = progress.add_task("trials", total=len(pending))
         current: list[RichTrialProgress] = []
 
         def make_progress(resolved: Any) -> RichTrialProgress:
@@ -113,9 +121,12 @@ def _run_with_display(trials: list[Trial], settings: Settings, registry: Registr
         def finished(record: dict[str, Any]) -> None:
             current.pop().close()
             progress.advance(overall)
+            if not quiet:
+                done = int(progress.tasks[overall].completed)
+                console.print(f"[{done}/{len(pending)}] {record_line(record)}", highlight=False, markup=False,
+                              soft_wrap=True)
 
-        return run_trials(trials, settings, registry, out_dir, progress_factory=make_progress,
-                          on_record=finished)
+        return execute_run(run_plan, settings, registry, progress_factory=make_progress, on_record=finished)
 
 
 def _fmt(value: float, digits: int = 4) -> str:

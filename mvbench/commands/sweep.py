@@ -3,25 +3,27 @@
 from __future__ import annotations
 
 import argparse
-from collections import Counter
-from collections.abc import Callable, Sequence
+import statistics
+from collections import Counter, defaultdict
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from mvbench.api import prepare_sweep
 from mvbench.console import console
 from mvbench.errors import MvbenchError
 from mvbench.progress import RichTrialProgress
-from mvbench.results import RECORDS_FILE, options_label, read_records
-from mvbench.runner import ResolvedTrial, Settings, Trial
-from mvbench.selection import parse_selection, select
-from mvbench.sweep import (DONE, FAILED, LEFT, Executor, PlannedTrial, SweepTrial,
-                           adhoc_name, expand, load_suite, mark, pin_threads, plan, run_sweep, suite_settings,
-                           to_run)
+from mvbench.registry import Registry
+from mvbench.results import options_label, read_records
+from mvbench.runner import ResolvedTrial, Settings, resolve
+from mvbench.sweep import DONE, FAILED, LEFT, Executor, PlannedTrial, run_sweep
 from mvbench.executors import add_parallel_arguments, executor_from_args
-from mvbench.commands.common import add_trial_arguments, parse_seeds, parse_settings, registry_from
+from mvbench.commands.common import (add_trial_arguments, first_line, parse_seeds, parse_settings, registry_from,
+                                     traceback_hint)
 
 ProgressFactory = Callable[[ResolvedTrial], RichTrialProgress]
 
@@ -39,12 +41,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog="examples: mvbench sweep leaderboards/complete.toml --dry-run | "
                "mvbench sweep --method kmeans,rav --dataset synthetic --missing mcar "
                "--rates 0.1,0.3 --seeds 3 | "
+               "mvbench sweep -m \"rav[z_normalize=true],kmeans\" -d ngs | "
                "mvbench sweep incomplete-faithful --only method=dimvc-hia --only rate=0.5,0.7")
     parser.add_argument("suite", nargs="?", help="suite file, or NAME for leaderboards/NAME.toml")
-    parser.add_argument("-m", "--method", help="ad hoc: comma-separated method names")
+    parser.add_argument("-m", "--method",
+                        help="ad hoc: comma-separated method (or variant) names, each with optional "
+                             "options in brackets: \"rav[z_normalize=true,w_normalize=[mean,energy]],kmeans\" "
+                             "(a bracketed list: one option set per value)")
     parser.add_argument("-d", "--dataset", help="ad hoc: comma-separated dataset names or paths")
     parser.add_argument("--missing",
-                        help="ad hoc: comma-separated mechanisms (default: none, or mcar with --rates)")
+                        help="ad hoc: comma-separated mechanisms (default: mcar with --rates, else file "
+                             "for a dataset that ships its missing-view pattern and none for the others)")
     parser.add_argument("--rates", metavar="R1,R2,...",
                         help="ad hoc: missing rates; each mechanism with a rate option (e.g. mcar) "
                              "runs once per rate")
@@ -69,43 +76,14 @@ def _split(text: str | None) -> list[str]:
     return [part.strip() for part in (text or "").split(",") if part.strip()]
 
 
-def adhoc_trials(args: argparse.Namespace) -> list[SweepTrial]:
-    methods, datasets = _split(args.method), _split(args.dataset)
-    if not methods or not datasets:
-        raise MvbenchError("give a suite file, or --method and --dataset for an ad-hoc sweep; "
-                           "e.g. mvbench sweep --method kmeans --dataset synthetic")
-    by_target = parse_settings(args.settings)
-    rates: list[float | None] = [None]
-    if args.rates:
-        try:
-            rates = [float(r) for r in _split(args.rates)]
-        except ValueError:
-            raise MvbenchError(f"--rates {args.rates!r} must be comma-separated numbers, "
-                               f"e.g. 0.1,0.3") from None
-    mechanisms = _split(args.missing) or ["mcar" if args.rates else "none"]
-    option_set = options_label(by_target["method"]) or None
-    items = []
-    for dataset in datasets:
-        for mechanism in mechanisms:
-            # Only mechanisms with a rate take the rates; plan() rejects rates on the others,
-            # so mechanism 'none' next to mcar runs once.
-            for rate in rates if mechanism != "none" else [None]:
-                missing_options = dict(by_target["missing"])
-                if rate is not None:
-                    missing_options["rate"] = rate
-                label_rate = rate if rate is not None else (0.0 if mechanism == "none" else None)
-                for method in methods:
-                    items.extend(SweepTrial(
-                        Trial(method=method, dataset=dataset, seed=seed, missing=mechanism,
-                              method_options=by_target["method"], dataset_options=by_target["dataset"],
-                              missing_options=missing_options, fill=args.fill or "mean",
-                              option_set=option_set), dataset, label_rate)
-                        for seed in parse_seeds(args.seeds or "3"))
-    return items
+def _rates(text: str | None) -> list[float]:
+    try:
+        return [float(r) for r in _split(text)]
+    except ValueError:
+        raise MvbenchError(f"--rates {text!r} must be comma-separated numbers, e.g. 0.1,0.3") from None
 
 
 def handle(args: argparse.Namespace) -> int:
-    selection = parse_selection(args.only)
     registry = registry_from(args)
     if args.suite:
         given = [f"--{name}" for name in ADHOC_ONLY if getattr(args, name) is not None] + (
@@ -113,27 +91,20 @@ def handle(args: argparse.Namespace) -> int:
         if given:
             raise MvbenchError(f"{', '.join(given)} define an ad-hoc grid; with a suite file, edit "
                                f"the file instead")
-        suite = load_suite(args.suite, registry)
-        pin_threads(suite)
-        items, name = expand(suite), suite.name
-        settings = suite_settings(suite, device=args.device, precision=args.precision,
-                                  data_dir=args.data_dir)
-        results_file = Path(args.out) / RECORDS_FILE if args.out else suite.results_file
-    else:
-        items, name = adhoc_trials(args), None
-        settings = Settings(device=args.device or "auto", precision=args.precision or "fp32",
-                            data_dir=args.data_dir)
-        results_file = None if not args.out else Path(args.out) / RECORDS_FILE
-    planned = plan(items, registry, settings)
-    if results_file is None:
-        results_file = Path("mvbench-results") / adhoc_name(planned, registry, settings) / RECORDS_FILE
-    if selection:  # after naming the folder: a slice of an ad-hoc grid shares the grid's records
-        planned = select(planned, selection)
-    planned = mark(planned, read_records(results_file))
-    pending = to_run(planned, retry_failed=args.retry_failed)
+    prepared = prepare_sweep(
+        registry, args.suite, methods=args.method, datasets=_split(args.dataset), missing=_split(args.missing),
+        rates=_rates(args.rates), seeds=parse_seeds(args.seeds) if args.seeds else None,
+        by_target=parse_settings(args.settings), fill=args.fill, device=args.device, precision=args.precision,
+        data_dir=args.data_dir, out=args.out, only=args.only, retry_failed=args.retry_failed,
+        save_labels=args.save_labels)
+    name, planned, pending = prepared.name, prepared.planned, prepared.pending
+    settings, results_file = prepared.settings, prepared.results_file
     if args.dry_run:
         console.print(plan_table(planned, title=f"{name or 'ad-hoc sweep'}: {results_file}"))
         console.print(_plan_summary(planned, pending, args.retry_failed), highlight=False)
+        if pending:
+            console.print(time_estimate(pending, read_records(results_file), registry, results_file),
+                          highlight=False, soft_wrap=True)
         return 0
     console.print(_plan_summary(planned, pending, args.retry_failed), highlight=False)
     if not pending:
@@ -151,8 +122,17 @@ def handle(args: argparse.Namespace) -> int:
                   f"records: {results_file}", highlight=False)
     for record in failed[:20]:
         console.print(record_line(record), highlight=False, markup=False, soft_wrap=True)
+    hint = traceback_hint(failed, results_file)
+    if hint:
+        console.print(hint, highlight=False, markup=False, soft_wrap=True)
     if failed:
         console.print("rerun with --retry-failed to try the failed trials again", highlight=False)
+    degenerate = [r for r in records if r["status"] == "ok" and r.get("degenerate")]
+    if degenerate:
+        console.print(f"{len(degenerate)} of the ok trials look degenerate (label-free checks; metrics "
+                      f"kept as computed):", highlight=False)
+    for record in degenerate[:20]:
+        console.print(record_line(record), highlight=False, markup=False, soft_wrap=True)
     if name:
         console.print(f"next: mvbench leaderboard {name}", highlight=False)
     return 1 if failed else 0
@@ -171,7 +151,7 @@ def run_with_display(pending: Sequence[PlannedTrial], settings: Settings, plugin
 
         def make_progress(resolved: ResolvedTrial) -> RichTrialProgress:
             trial = resolved.trial
-            name = trial.option_set or resolved.method.name
+            name = escape(trial.option_set or resolved.method.name)  # "rav[a=1]" is not markup
             progress.update(overall, description=f"trials ({name} on {resolved.dataset_name}, "
                                                  f"{trial.missing}, seed {trial.seed})")
             current.append(RichTrialProgress(progress))
@@ -188,8 +168,13 @@ def run_with_display(pending: Sequence[PlannedTrial], settings: Settings, plugin
                 console.print(f"[{done}/{len(pending)}] {record_line(record)}", highlight=False, markup=False,
                               soft_wrap=True)
 
+        def skipped(count: int) -> None:
+            progress.update(overall, total=len(pending) - count)
+            console.print(f"{count} of these trials are claimed by another process writing "
+                          f"{results_file}; left to it", highlight=False, soft_wrap=True)
+
         return run_sweep(pending, settings, plugins, make_executor(make_progress), results_file,
-                         suite=suite, on_record=finished)
+                         suite=suite, on_record=finished, on_skipped=skipped)
 
 
 def record_line(record: dict[str, Any]) -> str:
@@ -199,10 +184,48 @@ def record_line(record: dict[str, Any]) -> str:
     what = (f"{record['method']} ({record.get('option_set') or 'default'}) on {record['dataset']}, "
             f"{missing}, seed {record['seed']}")
     if record["status"] != "ok":
-        return f"{what}: failed: {record.get('error')}"
+        return f"{what}: failed: {first_line(record.get('error'))}"
     metrics = record.get("metrics") or {}
+    degenerate = f"; degenerate: {'; '.join(record['degenerate'])}" if record.get("degenerate") else ""
     return (f"{what}: ACC {metrics.get('acc', float('nan')):.4f} NMI {metrics.get('nmi', float('nan')):.4f} "
-            f"in {record.get('train_time', float('nan')):.0f} s")
+            f"in {record.get('train_time', float('nan')):.0f} s{degenerate}")
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    return f"{minutes} min" if minutes < 90 else f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+def time_estimate(pending: Sequence[PlannedTrial], records: Sequence[Mapping[str, Any]], registry: Registry,
+                  results_file: Path) -> str:
+    """The time the pending trials will take one after the other: each counts the median wall
+    time of the finished (ok) trials of the same method and dataset in ``records``; trials with
+    no such record are named, as nothing tells how long they take."""
+    times: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for r in records:
+        taken = r.get("wall_time", r.get("train_time"))
+        if r.get("status") == "ok" and taken is not None:
+            times[(r["method"], r["dataset"])].append(float(taken))
+    total, covered, unknown = 0.0, 0, Counter()
+    for p in pending:
+        resolved = resolve(p.trial, registry)
+        cell = (resolved.method.name, resolved.dataset_name)
+        if times[cell]:
+            total += statistics.median(times[cell])
+            covered += 1
+        else:
+            unknown[cell] += 1
+    basis = "the median wall time of the finished trials of the same method and dataset; one trial at a time"
+    if not covered:
+        return (f"cannot estimate the time left: no finished trial of the same method and dataset in "
+                f"{results_file}")
+    if not unknown:
+        return f"estimated time left: about {_duration(total)} for {covered} trials ({basis})"
+    missing = ", ".join(f"{m} on {d} ({n})" for (m, d), n in unknown.items())
+    return (f"estimated time left: at least {_duration(total)} for {covered} of {len(pending)} trials ({basis}); "
+            f"no finished trial to go by for {missing}")
 
 
 def _cell(p: PlannedTrial) -> tuple[str, str, str, str]:
@@ -225,7 +248,7 @@ def plan_table(planned: Sequence[PlannedTrial], *, title: str) -> Table:
         table.add_column(column, justify="right")
     for cell, c in counts.items():
         style = "green" if c[DONE] and not (c[FAILED] or c[LEFT]) else ("red" if c[FAILED] else None)
-        table.add_row(*cell, str(c[DONE]), str(c[FAILED]), str(c[LEFT]), style=style)
+        table.add_row(*map(escape, cell), str(c[DONE]), str(c[FAILED]), str(c[LEFT]), style=style)
     return table
 
 

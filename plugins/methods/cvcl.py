@@ -192,7 +192,7 @@ class _Trainer:
     def __init__(self, model: CVCLNet, inp: MethodInput, cfg: Config) -> None:
         self.model, self.inp, self.cfg = model, inp, cfg
         self.optimizer = adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        self.generator = torch_generator(inp.seed_for("batches"), inp.device)
+        self.generator = torch_generator(inp.seed_for("batches"))
         self.history: dict[str, Any] = {"loss_history": {}, "loss_parts": {}, "epoch_seconds": {}}
 
     def run_stage(self, name: str, epochs: int, batch_parts: Callable[[list[Tensor]], dict[str, Tensor]],
@@ -272,6 +272,8 @@ def fit_predict(inp: MethodInput) -> MethodOutput:
 
 SPEC = MethodSpec(
     name="cvcl",
+    # A run of seconds on tiny data, for mvbench check.
+    smoke_options={"pretrain_epochs": 1, "finetune_epochs": 1, "hidden": (32,), "feature_dim": 16, "head_dim": 16, "batch_size": 30},
     fit_predict=fit_predict,
     description=(
         "CVCL: contrasts the DEC-sharpened cluster-assignment columns of every view pair (dot or "

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from mvbench.degeneracy import DIAGNOSTICS_KEY, diagnostics
 from mvbench.errors import MvbenchError
 from mvbench.hookspecs import hookimpl
 from mvbench.nn import SIMILARITIES, autocast, minibatches, torch_generator
@@ -32,6 +33,7 @@ from mvbench_plugins.methods.dimvc_hia_parts import (
     ebm_loss,
     impute_assignments,
     impute_features,
+    observed_entries,
     view_pairs,
     view_similarity,
 )
@@ -170,7 +172,9 @@ def batch_losses(model: DimvcHiaNet, xs: Sequence[Tensor], mask: Tensor, cfg: Co
             rec_rows = has_feature if cfg.reconstruct_missing else mask
             parts["rec"] = cfg.gamma * _reconstruction_loss(model, xs, h_full, rec_rows)
         if cfg.alpha > 0:
-            energy, valid = model.energy(h_full[has_feature], cluster[has_feature])
+            # One host read for both selections (as h_full[has_feature] and cluster[has_feature]).
+            rows = has_feature.flatten().nonzero().squeeze(1)
+            energy, valid = model.energy(h_full.flatten(0, 1)[rows], cluster.flatten()[rows])
             parts["ebm"] = cfg.alpha * ebm_loss(energy, valid)
     parts["total"] = sum(parts.values(), torch.zeros((), device=mask.device))
     return parts
@@ -209,8 +213,7 @@ def _caa_loss(fwd: BatchForward, mask: Tensor, cfg: Config) -> Tensor:
 def _reconstruction_loss(model: DimvcHiaNet, xs: Sequence[Tensor], h: Tensor, rows: Tensor) -> Tensor:
     """``sum_v MSE_v`` over the selected rows of each view (targets: zero-filled views)."""
     total = torch.zeros((), device=rows.device)
-    for v, (ae, x) in enumerate(zip(model.autoencoders.views, xs)):
-        idx = rows[:, v].nonzero().squeeze(1)
+    for v, (ae, x, idx) in enumerate(zip(model.autoencoders.views, xs, observed_entries(rows)[2])):
         if idx.numel():
             total = total + F.mse_loss(ae.decode(h[idx, v]).float(), x[idx].float())
     return total
@@ -219,9 +222,9 @@ def _reconstruction_loss(model: DimvcHiaNet, xs: Sequence[Tensor], h: Tensor, ro
 def pretrain_loss(model: DimvcHiaNet, xs: Sequence[Tensor], mask: Tensor) -> Tensor:
     """Masked reconstruction: ``sum_v MSE_v`` over the observed rows only."""
     total = torch.zeros((), device=mask.device)
-    for v, (ae, x) in enumerate(zip(model.autoencoders.views, xs)):
-        obs = x[mask[:, v]]
-        if obs.shape[0]:
+    for ae, x, idx in zip(model.autoencoders.views, xs, observed_entries(mask)[2]):
+        if idx.numel():
+            obs = x[idx]
             total = total + F.mse_loss(ae(obs)[1].float(), obs.float())
     return total
 
@@ -243,15 +246,17 @@ def full_data_prototypes(model: DimvcHiaNet, views: Sequence[Tensor], mask: Tens
 
 @torch.no_grad()
 def predict(model: DimvcHiaNet, views: Sequence[Tensor], mask: Tensor, cfg: Config, precision: str
-            ) -> tuple[Tensor, Tensor]:
-    """Labels of all N samples in fixed order (no sample dropped) and the view similarity
-    averaged over the inference batches (weighted by batch size).
+            ) -> tuple[Tensor, Tensor, dict[str, float]]:
+    """Labels of all N samples in fixed order (no sample dropped), the view similarity
+    averaged over the inference batches (weighted by batch size), and the label-free
+    diagnostics (mvbench.degeneracy) of the mean observed h and the mean q of each sample.
 
     Each batch runs the training forward: similarity, then level-1 imputation; the label is
     the argmax of the mean imputed q over views (over observed views when level 1 is off).
     """
     n, n_views = mask.shape
     labels, sim_sum = [], torch.zeros(n_views, n_views, device=mask.device)
+    embeddings, assignments = [], []
     for idx in torch.arange(n, device=mask.device).split(cfg.batch_size):
         m = mask[idx]
         with autocast(mask.device, precision):
@@ -260,7 +265,9 @@ def predict(model: DimvcHiaNet, views: Sequence[Tensor], mask: Tensor, cfg: Conf
         mean_q = (fwd.q_full * weights[..., None]).sum(dim=1) / weights.sum(dim=1, keepdim=True)
         labels.append(mean_q.argmax(dim=1))
         sim_sum += fwd.sim * idx.numel()
-    return torch.cat(labels), sim_sum / n
+        assignments.append(mean_q)
+        embeddings.append((fwd.h.float() * m[..., None]).sum(dim=1) / m.sum(dim=1, keepdim=True))
+    return torch.cat(labels), sim_sum / n, diagnostics(torch.cat(embeddings), torch.cat(assignments))
 
 
 def effective_batch_size(n: int, cfg: Config) -> int:
@@ -292,7 +299,7 @@ def _build_model(inp: MethodInput, cfg: Config) -> DimvcHiaNet:
     return model.to(inp.device)
 
 
-Step = Callable[[Tensor, Any], dict[str, float]]
+Step = Callable[[Tensor, Any], dict[str, Tensor]]
 
 
 def _run_stage(name: str, epochs: int, step: Step, inp: MethodInput, generator: torch.Generator,
@@ -307,14 +314,16 @@ def _run_stage(name: str, epochs: int, step: Step, inp: MethodInput, generator: 
     for _ in range(epochs):
         start = time.perf_counter()
         context = before_epoch() if before_epoch else None
-        sums: dict[str, float] = {}
+        # The parts stay on the device (summed in float64 in batch order, as Python floats
+        # would be) and are read once per epoch: no wait for the device per batch.
+        sums: dict[str, Tensor] = {}
         n_batches = 0
         for idx in minibatches(n, batch_size, generator, device=inp.device):
             for key, value in step(idx, context).items():
-                sums[key] = sums.get(key, 0.0) + value
+                sums[key] = value.double() if key not in sums else sums[key] + value.double()
             n_batches += 1
+        means = dict(zip(sums, (torch.stack(list(sums.values())) / n_batches).tolist()))
         seconds.append(time.perf_counter() - start)
-        means = {key: value / n_batches for key, value in sums.items()}
         losses.append(means.pop("total"))
         for key, value in means.items():
             part_history.setdefault(key, []).append(value)
@@ -335,7 +344,7 @@ def fit_predict(inp: MethodInput) -> MethodOutput:
              for v, x in enumerate(inp.views)]
     model = _build_model(inp, cfg)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    generator = torch_generator(inp.seed_for("batches"), inp.device)
+    generator = torch_generator(inp.seed_for("batches"))
     batch_size = effective_batch_size(mask.shape[0], cfg)
     history: dict[str, Any] = {"loss_history": {}, "epoch_seconds": {}, "loss_parts": {},
                                "batch_size": batch_size}
@@ -345,19 +354,19 @@ def fit_predict(inp: MethodInput) -> MethodOutput:
         loss.backward()
         optimizer.step()
 
-    def pretrain_step(idx: Tensor, _context: Any) -> dict[str, float]:
+    def pretrain_step(idx: Tensor, _context: Any) -> dict[str, Tensor]:
         with autocast(inp.device, inp.precision):
             loss = pretrain_loss(model, [x[idx] for x in views], mask[idx])
         if loss.requires_grad:
             optimise(loss)
-        return {"total": float(loss.detach())}
+        return {"total": loss.detach()}
 
-    def train_step(idx: Tensor, prototypes: Any) -> dict[str, float]:
+    def train_step(idx: Tensor, prototypes: Any) -> dict[str, Tensor]:
         with autocast(inp.device, inp.precision):
             parts = batch_losses(model, [x[idx] for x in views], mask[idx], cfg, prototypes)
         if parts["total"].requires_grad:
             optimise(parts["total"])
-        return {key: float(value.detach()) for key, value in parts.items()}
+        return {key: value.detach() for key, value in parts.items()}
 
     def refresh_prototypes() -> tuple[Tensor, Tensor] | None:
         if cfg.prototype_scope != "full" or not cfg.feature_imputation:
@@ -370,13 +379,16 @@ def fit_predict(inp: MethodInput) -> MethodOutput:
                before_epoch=refresh_prototypes)
     model.eval()
     start = time.perf_counter()
-    labels, sim = predict(model, views, mask, cfg, inp.precision)
+    labels, sim, found = predict(model, views, mask, cfg, inp.precision)
     history["epoch_seconds"]["inference"] = [time.perf_counter() - start]
-    return MethodOutput(labels=labels.cpu().numpy(), extras={"view_similarity": sim.cpu().tolist(), **history})
+    return MethodOutput(labels=labels.cpu().numpy(),
+                        extras={"view_similarity": sim.cpu().tolist(), **history, DIAGNOSTICS_KEY: found})
 
 
 SPEC = MethodSpec(
     name="dimvc-hia",
+    # A run of seconds on tiny data, for mvbench check.
+    smoke_options={"pre_epochs": 1, "epochs": 1, "hidden": (32,), "latent_dim": 16, "low_dim": 16, "batch_size": 30},
     fit_predict=fit_predict,
     description="DIMVC-HIA: incomplete-view clustering by hierarchical (assignment, then feature) "
                 "imputation, energy-based compactness and similarity-weighted assignment alignment",

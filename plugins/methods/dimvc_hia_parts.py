@@ -60,7 +60,9 @@ class ClusterEnergyNets(nn.Module):
         in their original order, padded to the largest group; ``valid`` marks real rows.
         """
         k = self.n_clusters
-        counts = torch.bincount(cluster, minlength=k)
+        # Counted by comparison rather than bincount, which reads the largest label back to the
+        # host; the padded width below is the one read this layout needs.
+        counts = (cluster[:, None] == torch.arange(k, device=cluster.device)).sum(dim=0)
         order = torch.argsort(cluster, stable=True)
         sorted_cluster = cluster[order]
         slot = torch.arange(cluster.numel(), device=h.device) - (counts.cumsum(0) - counts)[sorted_cluster]
@@ -106,18 +108,22 @@ class DimvcHiaNet(nn.Module):
 
         Returns ``h`` (B, V, latent) and ``q`` (B, V, K), zero where ``mask`` is False.
         """
-        rows, cols, hs = [], [], []
-        for v, (ae, x) in enumerate(zip(self.autoencoders.views, xs)):
-            idx = mask[:, v].nonzero().squeeze(1)
-            rows.append(idx)
-            cols.append(torch.full_like(idx, v))
-            hs.append(ae.encode(x[idx]))
-        rows_t, cols_t, h_obs = torch.cat(rows), torch.cat(cols), torch.cat(hs)
+        rows, cols, per_view = observed_entries(mask)
+        h_obs = torch.cat([ae.encode(x[idx]) for ae, x, idx in zip(self.autoencoders.views, xs, per_view)])
         q_obs = torch.softmax(self.cluster_head(h_obs).float(), dim=1)
         b, v = mask.shape
-        h = h_obs.new_zeros(b, v, h_obs.shape[1]).index_put((rows_t, cols_t), h_obs)
-        q = q_obs.new_zeros(b, v, q_obs.shape[1]).index_put((rows_t, cols_t), q_obs)
+        h = h_obs.new_zeros(b, v, h_obs.shape[1]).index_put((rows, cols), h_obs)
+        q = q_obs.new_zeros(b, v, q_obs.shape[1]).index_put((rows, cols), q_obs)
         return h, q
+
+
+def observed_entries(mask: Tensor) -> tuple[Tensor, Tensor, list[Tensor]]:
+    """The observed entries of a (B, V) mask grouped by view, rows ascending within a view:
+    ``(rows, views, rows of each view)``. Two host reads for all views, where a nonzero per
+    view would wait for the device V times."""
+    counts = mask.sum(dim=0)
+    views, rows = mask.T.nonzero(as_tuple=True)
+    return rows, views, list(rows.split(counts.tolist()))
 
 
 def sharpen(q: Tensor) -> Tensor:

@@ -442,7 +442,7 @@ def fit_predict(inp: MethodInput) -> MethodOutput:
         ae_pre = MultiViewAutoencoder(dims, cfg.hidden, cfg.feature_dim).to(inp.device)
         neighbour_net = build_model(dims, inp, cfg, neighbour=True) if needs_imputation else None
         weight_net = WeightNet(inp.n_clusters, cfg.wnet_hidden).to(inp.device) if train_weights else None
-    generator = torch_generator(inp.seed_for("batches"), inp.device)
+    generator = torch_generator(inp.seed_for("batches"))
     history = History.empty()
 
     pretrain_encoders(ae_pre, views, complete, cfg, inp, generator, history)
@@ -480,6 +480,9 @@ def fit_predict(inp: MethodInput) -> MethodOutput:
 
 SPEC = MethodSpec(
     name="dsimvc",
+    # A run of seconds on tiny data, for mvbench check.
+    smoke_options={"pretrain_epochs": 1, "neighbour_mse_epochs": 1, "initial_epochs": 1, "iterations": 2,
+                   "hidden": (32,), "feature_dim": 16, "high_dim": 8, "batch_size": 30},
     fit_predict=fit_predict,
     description="DSIMVC: incomplete-view clustering that imputes missing views from learned neighbours "
                 "and weights the imputed samples by bi-level (meta) learning, so that they never hurt "

@@ -289,7 +289,7 @@ def pooled_batches(pool: Tensor, n_batches: int, batch_size: int, generator: tor
     n = pool.numel()
     repeats = total // n + 1
     # One draw: the argsort of uniform noise is a uniform permutation of each row.
-    perms = torch.rand(repeats, n, generator=generator, device=generator.device).argsort(dim=1)
+    perms = torch.rand(repeats, n, generator=generator).argsort(dim=1)  # on the CPU, as all batch orders
     return pool[perms.reshape(-1)[:total].to(pool.device)].reshape(n_batches, batch_size)
 
 

@@ -193,7 +193,7 @@ def evaluation_order(n: int, cfg: Config, seed: int, device: torch.device) -> Te
     order; ``full`` is one batch, so its order does not matter)."""
     if cfg.eval_batches != "permuted":
         return None
-    return torch.randperm(n, generator=torch_generator(seed, device), device=device)
+    return torch.randperm(n, generator=torch_generator(seed)).to(device)
 
 
 @torch.no_grad()
@@ -232,7 +232,7 @@ class Trainer:
         self.model, self.inp, self.cfg = model, inp, cfg
         self.n = inp.views[0].shape[0]
         self.optimizer = adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        self.generator = torch_generator(inp.seed_for("batches"), inp.device)
+        self.generator = torch_generator(inp.seed_for("batches"))
         self.extras: dict[str, Any] = {"loss_history": {}, "loss_parts": {}, "epoch_seconds": {}}
 
     def batches(self) -> Iterable[Tensor]:
@@ -335,6 +335,9 @@ def fit_predict(inp: MethodInput) -> MethodOutput:
 
 SPEC = MethodSpec(
     name=NAME,
+    # A run of seconds on tiny data, for mvbench check.
+    smoke_options={"pre_epochs": 1, "fine_tune_epochs": 1, "hidden": (32,), "feature_dim": 16, "high_dim": 8,
+                   "ffn_dim": 16, "kmeans_n_init": 2},
     fit_predict=fit_predict,
     description=(
         "GCFAggMVC: per-view autoencoders, a transformer layer across the batch's samples aggregates "

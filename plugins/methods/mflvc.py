@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mvbench.degeneracy import DIAGNOSTICS_KEY, diagnostics
 from mvbench.hookspecs import hookimpl
 from mvbench.nn import (
     MultiViewAutoencoder,
@@ -36,7 +37,7 @@ from mvbench.nn import (
     torch_generator,
 )
 from mvbench.options import Option
-from mvbench.specs import MethodInput, MethodOutput, MethodSpec, Progress, Variant
+from mvbench.specs import FEATURES_EXTRA, MethodInput, MethodOutput, MethodSpec, Progress, Variant
 
 OPTIONS = (
     Option("pre_epochs", "int", 200, "reconstruction-only pre-training epochs", minimum=0),
@@ -221,16 +222,28 @@ def fit_predict(inp: MethodInput) -> MethodOutput:
         _run_stage("fine_tune", opt["tune_epochs"], lambda: [None], tune_loss, *stage)
 
     with torch.no_grad(), context():
-        qs = [model.assignments(z).float() for z in model.autoencoders.encode(xs)]
-    labels = torch.stack(qs).mean(dim=0).argmax(dim=1)
+        zs = model.autoencoders.encode(xs)
+        qs = [model.assignments(z).float() for z in zs]
+        hs = [model.high_level(z).float() for z in zs]
+    q_mean = torch.stack(qs).mean(dim=0)
+    labels = q_mean.argmax(dim=1)
     return MethodOutput(
         labels=labels.cpu().numpy().astype(np.int64),
-        extras={"loss_history": history, "epoch_seconds": seconds},
+        # Diagnostics of the final state: the views' H side by side (the contrasted features)
+        # and the mean Q the labels come from.
+        extras={"loss_history": history, "epoch_seconds": seconds,
+                DIAGNOSTICS_KEY: diagnostics(torch.cat(hs, dim=1), q_mean),
+                # The final features for mvbench plot's embedding (saved with --save-labels): the
+                # views' high-level features H^v averaged, (N, high_dim); computed after the labels.
+                FEATURES_EXTRA: torch.stack(hs).mean(dim=0).cpu().numpy()},
     )
 
 
 SPEC = MethodSpec(
     name="mflvc",
+    # A run of seconds on tiny data, for mvbench check.
+    smoke_options={"pre_epochs": 1, "con_epochs": 1, "tune_epochs": 1, "hidden": (32,), "feature_dim": 16,
+                   "high_dim": 8, "kmeans_n_init": 2},
     fit_predict=fit_predict,
     description="Multi-level feature learning for contrastive multi-view clustering (complete views)",
     citation=(

@@ -299,7 +299,7 @@ def fit_predict(inp: MethodInput) -> MethodOutput:
                           activations=cfg.activations, dropout=cfg.dropout).to(device)
         torch.manual_seed(inp.seed_for("dropout"))
         optimizer = adam(model.parameters(), lr=cfg.lr)
-        generator = torch_generator(inp.seed_for("batches"), device)
+        generator = torch_generator(inp.seed_for("batches"))
         matching: Matching | None = None
 
         def refresh_matching() -> Matching:
@@ -357,6 +357,8 @@ def fit_predict(inp: MethodInput) -> MethodOutput:
 
 SPEC = MethodSpec(
     name="proimp",
+    # A run of seconds on tiny data, for mvbench check.
+    smoke_options={"pretrain_epochs": 1, "epochs": 2, "hidden": (32, 32, 32), "dim": 16, "kmeans_n_init": 2},
     fit_predict=fit_predict,
     description="ProImp: two-view incomplete clustering by prototype attention, a peaked prototype "
                 "contrast and imputation of a missing view from the other view's prototype attention",

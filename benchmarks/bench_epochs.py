@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mvbench.datadir import resolve_data_dir
+from mvbench.data.datadir import resolve_data_dir
 from mvbench.device import check_precision, resolve_device
 from mvbench.missing import blank_missing, fill_missing, make_mask
 from mvbench.nn import MultiViewAutoencoder, adam, autocast
@@ -47,7 +47,7 @@ def load_dataset(name: str, registry, data_dir: str | None, seed: int) -> Datase
     if name.startswith("random:"):
         return random_dataset(name, seed)
     if name.startswith("mat:") or name.endswith((".mat", ".h5", ".hdf5")):
-        from mvbench.pathdataset import dataset_from_path
+        from mvbench.data.pathdataset import dataset_from_path
 
         return dataset_from_path(name.removeprefix("mat:"), {})
     spec = registry.dataset(name)

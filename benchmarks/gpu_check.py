@@ -33,7 +33,7 @@ from typing import Any  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from mvbench.datadir import resolve_data_dir  # noqa: E402
+from mvbench.data.datadir import resolve_data_dir  # noqa: E402
 from mvbench.executors import LocalPoolExecutor  # noqa: E402
 from mvbench.missing import blank_missing, fill_missing, make_mask  # noqa: E402
 from mvbench.options import resolve_options  # noqa: E402

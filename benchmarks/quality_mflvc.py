@@ -21,7 +21,7 @@ import torch
 from mvbench.device import resolve_device
 from mvbench.metrics import evaluate
 from mvbench.options import resolve_options, split_assignment
-from mvbench.pathdataset import dataset_from_path
+from mvbench.data.pathdataset import dataset_from_path
 from mvbench.seeding import seed_everything
 from mvbench.specs import MethodInput
 from mvbench_plugins.methods import mflvc

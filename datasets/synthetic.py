@@ -14,7 +14,7 @@ import numpy as np
 from mvbench.errors import MvbenchError
 from mvbench.hookspecs import hookimpl
 from mvbench.options import Option
-from mvbench.preprocessing import preprocess_views
+from mvbench.data.preprocessing import preprocess_views
 from mvbench.specs import Dataset, DatasetSpec
 
 LATENT_DIM = 8

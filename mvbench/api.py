@@ -33,8 +33,9 @@ from mvbench.results import RECORDS_FILE, latest_records, read_records, write_su
 from mvbench.runner import ResolvedTrial, Settings, Trial, run_trials
 from mvbench.selection import parse_selection, select
 from mvbench.specs import Progress
-from mvbench.sweep import (PlannedTrial, SweepTrial, adhoc_name, expand, keyed, load_suite, mark, pin_threads,
-                           plan, run_sweep, suite_settings, to_run)
+from mvbench.sweep import (PlannedTrial, SweepTrial, adhoc_name, expand, keyed, mark, pin_threads, plan,
+                           run_sweep, suite_settings, to_run)
+from mvbench.suite import load_suite
 
 DEFAULT_DATASET = "handwritten"
 Seeds = int | Sequence[int]

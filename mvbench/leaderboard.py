@@ -24,7 +24,8 @@ from mvbench.metrics import METRICS
 from mvbench.options import ablated
 from mvbench.registry import Registry
 from mvbench.results import STD_DEFINITION, latest_records, options_label
-from mvbench.sweep import PlannedTrial, Suite
+from mvbench.sweep import PlannedTrial
+from mvbench.suite import Suite
 
 KEY_COLUMNS = ("dataset", "dataset_name", "missing", "missing_params", "rate", "method", "method_version",
                "option_set")

@@ -23,7 +23,7 @@ from mvbench.leaderboard_render import provenance, row_label, setting_label
 from mvbench.metrics import METRICS
 from mvbench.registry import Registry
 from mvbench.results import latest_records, read_records
-from mvbench.sweep import Suite, load_suite
+from mvbench.suite import Suite, load_suite
 
 REPORT_FILE = "REPRODUCTION.md"
 CI_SUITE = "ci"

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from mvbench.datadir import resolve_data_dir
+from mvbench.data.datadir import resolve_data_dir
 from mvbench.degeneracy import degeneracy_reasons
 from mvbench.device import check_precision, device_name, resolve_device
 from mvbench.errors import MvbenchError
@@ -28,9 +28,9 @@ from mvbench.metrics import DEFINITIONS as METRIC_DEFINITIONS
 from mvbench.metrics import evaluate
 from mvbench.missing import FILL_STRATEGIES, blank_missing, fill_missing, make_mask
 from mvbench.options import Option, resolve_options
-from mvbench.pathdataset import PATH_OPTIONS, dataset_from_path
+from mvbench.data.pathdataset import PATH_OPTIONS, dataset_from_path
 from mvbench.progress import QuietProgress
-from mvbench.preprocessing import preprocess_views
+from mvbench.data.preprocessing import preprocess_views
 from mvbench.provenance import versions
 from mvbench.records import SCHEMA_VERSION
 from mvbench.registry import Registry

@@ -26,7 +26,7 @@ from mvbench.metrics import METRICS
 from mvbench.registry import Registry
 from mvbench.report import (ABOVE, BELOW, REPRODUCED, TABLE_HEADERS, Report, board_lines, collect,
                             definitions, is_smoke, suite_files, table_cells, threads_text)
-from mvbench.sweep import load_suite
+from mvbench.suite import load_suite
 
 SITE_DIR = "site"
 STYLE_FILE, SCRIPT_FILE = "site.css", "site.js"

@@ -34,7 +34,7 @@ class Dataset:
     citation: str = ""
     preprocessing: list[str] = field(default_factory=list)
     observed: np.ndarray | None = None
-    # The views before ``scaling`` (a mvbench.preprocessing kind), kept so that a trial whose
+    # The views before ``scaling`` (a mvbench.data.preprocessing kind), kept so that a trial whose
     # generated mask hides rows can refit the scaling on its observed rows only.
     raw_views: list[np.ndarray] | None = None
     scaling: str = "none"

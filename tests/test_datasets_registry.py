@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 import scipy.io
 
-import mvbench.fetch as fetch
+import mvbench.data.fetch as fetch
 from mvbench.errors import MvbenchError
-from mvbench.fetch import fetch_file, locate, sha256_file
-from mvbench.pathdataset import dataset_from_path
+from mvbench.data.fetch import fetch_file, locate, sha256_file
+from mvbench.data.pathdataset import dataset_from_path
 from mvbench.registry import build_registry
-from mvbench_datasets.registry import load_manifest, mvbench_datasets
+from mvbench_datasets.manifest import load_manifest, mvbench_datasets
 
 ENTRIES = {entry["name"]: entry for entry in load_manifest()}
 SPECS = {spec.name: spec for spec in mvbench_datasets()}

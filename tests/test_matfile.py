@@ -1,4 +1,4 @@
-"""mvbench.matfile on small files in every supported layout, written by the tests."""
+"""mvbench.data.matfile on small files in every supported layout, written by the tests."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import scipy.io
 import scipy.sparse as sp
 
 from mvbench.errors import MvbenchError
-from mvbench.matfile import load_mat
-from mvbench.pathdataset import dataset_from_path
-from mvbench.preprocessing import preprocess_views
+from mvbench.data.matfile import load_mat
+from mvbench.data.pathdataset import dataset_from_path
+from mvbench.data.preprocessing import preprocess_views
 
 N, DIMS, K = 12, (5, 3, 7), 3
 

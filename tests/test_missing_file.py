@@ -10,7 +10,7 @@ import scipy.io
 from mvbench.errors import MvbenchError
 from mvbench.missing import make_mask
 from mvbench.specs import Dataset
-from mvbench_datasets.registry import load_manifest, mvbench_datasets
+from mvbench_datasets.manifest import load_manifest, mvbench_datasets
 from mvbench_plugins.missingness.file import SPEC as FILE
 
 ENTRIES = {entry["name"]: entry for entry in load_manifest()}

@@ -1,6 +1,4 @@
-import sys
 import types
-import warnings
 
 import pytest
 
@@ -8,8 +6,6 @@ from mvbench.errors import MvbenchError
 from mvbench.hookspecs import hookimpl
 from mvbench.registry import PluginWarning, build_registry, get_registry
 from mvbench.specs import MethodSpec
-
-import mvbench_testplugins
 
 
 def test_builtins_are_discovered_through_entry_points():

@@ -18,7 +18,8 @@ from mvbench.registry import build_registry
 from mvbench.report import ABOVE, BELOW, NO_RESULT, REPRODUCED, collect, markdown, verdict
 from mvbench.results import append_record
 from mvbench.specs import DatasetSpec
-from mvbench.sweep import expand, keyed, load_suite
+from mvbench.sweep import expand, keyed
+from mvbench.suite import load_suite
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -23,7 +23,7 @@ from mvbench.commands.leaderboard import suite_board
 from mvbench.leaderboard_render import write
 from mvbench.results import append_record
 from mvbench.site import INDEX_PAGE, REPORT_PAGE, SMOKE_NOTE, build_site
-from mvbench.sweep import load_suite
+from mvbench.suite import load_suite
 from test_report import SUITE, records_for, registry_with_published
 
 REPO = Path(__file__).resolve().parent.parent

@@ -16,8 +16,8 @@ from mvbench.options import Option
 from mvbench.registry import get_registry
 from mvbench.results import RECORDS_FILE, read_records
 from mvbench.runner import Settings, Trial, resolve
-from mvbench.sweep import (DONE, FAILED, SequentialExecutor, expand, load_suite, plan,
-                           run_sweep, to_run)
+from mvbench.sweep import DONE, FAILED, SequentialExecutor, expand, plan, run_sweep, to_run
+from mvbench.suite import load_suite
 
 PLUGIN = "mvbench_sweep_testplugin"
 PLUGIN_SOURCE = '''

@@ -20,8 +20,8 @@ def test_without_tomllib_mvbench_reads_toml_through_tomli():
         "sys.version_info = (3, 10, 14, 'final', 0)\n"
         "import mvbench.toml as t\n"
         "assert t.loads.__module__.startswith('tomli'), t.loads.__module__\n"
-        "from mvbench.sweep import parse_suite\n"
-        "import mvbench_datasets.registry as r\n"
+        "from mvbench.suite import parse_suite\n"
+        "import mvbench_datasets.manifest as r\n"
         "assert len(r.load_manifest()) > 20\n"
         "print('ok')\n"
     )

@@ -25,8 +25,8 @@ from mvbench.errors import MvbenchError
 from mvbench.leaderboard_render import _series, plot_dataset
 from mvbench.registry import get_registry
 from mvbench.results import RECORDS_FILE, read_records
-from mvbench.sweep import suite_path
-from mvbench_datasets.registry import spec_for
+from mvbench.suite import suite_path
+from mvbench_datasets.manifest import spec_for
 
 TINY = ["--set", "dataset.samples=60", "--set", "dataset.dims=5"]
 PLUGIN = "mvbench_workflow_testplugin"

@@ -9,7 +9,7 @@ from rich.table import Table
 from mvbench.commands.common import parse_settings, registry_from
 from mvbench.conformance import check_plugin
 from mvbench.console import console
-from mvbench.datadir import resolve_data_dir
+from mvbench.data.datadir import resolve_data_dir
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

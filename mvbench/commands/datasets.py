@@ -9,9 +9,9 @@ from rich.table import Table
 
 from mvbench.commands.common import registry_from
 from mvbench.console import console
-from mvbench.datadir import resolve_data_dir
+from mvbench.data.datadir import resolve_data_dir
 from mvbench.errors import MvbenchError
-from mvbench.fetch import fetch_file, locate, sha256_file
+from mvbench.data.fetch import fetch_file, locate, sha256_file
 from mvbench.specs import DatasetSpec
 
 

@@ -22,8 +22,8 @@ from mvbench.leaderboard import (CHECK_TOLERANCE, Comparison, Leaderboard, build
                                  read_leaderboard)
 from mvbench.registry import Registry
 from mvbench.results import RECORDS_FILE, read_records
-from mvbench.sweep import (PlannedTrial, SequentialExecutor, Suite, expand, keyed, load_suite, pin_threads,
-                           plan, suite_settings)
+from mvbench.sweep import PlannedTrial, SequentialExecutor, expand, keyed, pin_threads, plan, suite_settings
+from mvbench.suite import Suite, load_suite
 from mvbench.commands.common import registry_from
 from mvbench.commands.sweep import run_with_display
 

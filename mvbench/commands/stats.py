@@ -17,7 +17,7 @@ from mvbench.api import trial_rows
 from mvbench.console import console
 from mvbench.errors import MvbenchError
 from mvbench.metrics import METRICS
-from mvbench.sweep import load_suite
+from mvbench.suite import load_suite
 from mvbench.commands.common import registry_from
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pooch
 
-from mvbench.datadir import describe_search, resolve_data_dir
+from mvbench.data.datadir import describe_search, resolve_data_dir
 from mvbench.errors import MvbenchError
 
 SUBFOLDERS = ("", "incomplete")

@@ -7,11 +7,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mvbench.datadir import resolve_data_dir
+from mvbench.data.datadir import resolve_data_dir
 from mvbench.errors import MvbenchError
-from mvbench.matfile import ORIENTATIONS, load_mat
+from mvbench.data.matfile import ORIENTATIONS, load_mat
 from mvbench.options import Option, resolve_options
-from mvbench.preprocessing import KINDS, preprocess_views
+from mvbench.data.preprocessing import KINDS, preprocess_views
 from mvbench.specs import Dataset
 
 PATH_OPTIONS = (

@@ -3,7 +3,7 @@
 Each manifest entry becomes a :class:`DatasetSpec` whose ``summary`` carries every manifest
 fact (N/V/K, file, checksum, URLs, layout, published results) so listings need no loading.
 Loading finds the file in the data directory, checks its sha256, reads it with
-:mod:`mvbench.matfile` in the manifest's layout, checks the facts and preprocesses the views.
+:mod:`mvbench.data.matfile` in the manifest's layout, checks the facts and preprocesses the views.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from typing import Any
 
 from mvbench import toml
 from mvbench.errors import MvbenchError
-from mvbench.fetch import locate, missing_file_message, verify_file
+from mvbench.data.fetch import locate, missing_file_message, verify_file
 from mvbench.hookspecs import hookimpl
-from mvbench.matfile import load_mat
+from mvbench.data.matfile import load_mat
 from mvbench.options import Option, resolve_options
-from mvbench.preprocessing import KINDS, preprocess_views
+from mvbench.data.preprocessing import KINDS, preprocess_views
 from mvbench.specs import Dataset, DatasetSpec
 
 MANIFEST = Path(__file__).with_name("manifest.toml")

@@ -4,7 +4,7 @@ Everything here is plain torch and works on any device. Method authors can compo
 
 - :class:`ViewAutoencoder` / :class:`MultiViewAutoencoder`: per-view MLP autoencoders;
 - :func:`instance_contrastive_loss`, :func:`cluster_contrastive_loss`, :func:`balance_term`,
-  :func:`entropy_of_mean`: the contrastive and balance losses of the methods.md conventions
+  :func:`entropy_of_mean`: the contrastive and balance losses shared by the methods (docs/methods/)
   (computed in float32 even under bf16 autocast, since softmax over temperature-scaled
   similarities is where low precision hurts);
 - :func:`kmeans`: seeded, batched k-means++ / Lloyd on tensors;

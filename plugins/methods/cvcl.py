@@ -36,7 +36,6 @@ Complete views only: the method does not handle missing views, so the runner fil
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -46,9 +45,10 @@ import torch
 from torch import Tensor
 
 from mvbench.hookspecs import hookimpl
-from mvbench.nn import adam, autocast, minibatches, torch_generator
+from mvbench.nn import autocast, torch_generator
 from mvbench.options import Option, resolve_options
 from mvbench.specs import MethodInput, MethodOutput, MethodSpec, Variant
+from mvbench.training import Step, Trainer, shuffled_batches
 from mvbench_plugins.methods.cvcl_parts import (
     HEAD_ACTIVATIONS,
     SIMILARITIES,
@@ -186,53 +186,6 @@ def predict(model: CVCLNet, views: list[Tensor], batch_size: int, precision: str
     return torch.cat(labels), torch.cat(view_labels, dim=1)
 
 
-class _Trainer:
-    """One model, one optimiser and one batch stream shared by both stages."""
-
-    def __init__(self, model: CVCLNet, inp: MethodInput, cfg: Config) -> None:
-        self.model, self.inp, self.cfg = model, inp, cfg
-        self.optimizer = adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        self.generator = torch_generator(inp.seed_for("batches"))
-        self.history: dict[str, Any] = {"loss_history": {}, "loss_parts": {}, "epoch_seconds": {}}
-
-    def run_stage(self, name: str, epochs: int, batch_parts: Callable[[list[Tensor]], dict[str, Tensor]],
-                  views: list[Tensor]) -> None:
-        """``epochs`` epochs of shuffled batches; records each epoch's mean of every part."""
-        inp, n = self.inp, views[0].shape[0]
-        inp.progress.stage(name, epochs)
-        totals, parts_history, seconds = [], {}, []
-        for _ in range(epochs):
-            start = time.perf_counter()
-            sums: dict[str, Tensor] = {}
-            n_batches = 0
-            for idx in minibatches(n, self.cfg.batch_size, self.generator, device=inp.device,
-                                   drop_last=self.cfg.drop_last):
-                with autocast(inp.device, inp.precision):
-                    parts = batch_parts([x[idx] for x in views])
-                self._step(parts["total"])
-                for key, value in parts.items():
-                    sums[key] = sums.get(key, 0.0) + value.detach()
-                n_batches += 1
-            # One device-to-host read per epoch (it also waits for the device: honest timing).
-            means = dict(zip(sums, (torch.stack(list(sums.values())) / n_batches).tolist()))
-            seconds.append(time.perf_counter() - start)
-            totals.append(means.pop("total"))
-            for key, value in means.items():
-                parts_history.setdefault(key, []).append(value)
-            inp.progress.epoch(totals[-1])
-        self.history["loss_history"][name] = totals
-        self.history["epoch_seconds"][name] = seconds
-        if parts_history:
-            self.history["loss_parts"][name] = parts_history
-
-    def _step(self, loss: Tensor) -> None:
-        if not loss.requires_grad:  # every term switched off: nothing to learn
-            return
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-
-
 def _build_model(inp: MethodInput, cfg: Config) -> CVCLNet:
     # The trial's own init stream, without disturbing the caller's global RNG.
     with torch.random.fork_rng(devices=[]):
@@ -248,12 +201,20 @@ def fit_predict(inp: MethodInput) -> MethodOutput:
     autocast(inp.device, inp.precision)  # rejects an unknown precision before any work
     views = [x.to(device=inp.device, dtype=torch.float32) for x in inp.views]
     model = _build_model(inp, cfg)
-    trainer = _Trainer(model, inp, cfg)
-    trainer.run_stage("pretrain", cfg.pretrain_epochs, lambda xs: pretrain_parts(model, xs), views)
-    trainer.run_stage("finetune", cfg.finetune_epochs, lambda xs: finetune_parts(model, xs, cfg), views)
-    start = time.perf_counter()
-    labels, view_labels = predict(model, views, cfg.batch_size, inp.precision)
-    trainer.history["epoch_seconds"]["inference"] = [time.perf_counter() - start]
+    trainer = Trainer.with_adam(model, inp.progress, lr=cfg.lr, weight_decay=cfg.weight_decay,
+                                batches=shuffled_batches(views[0].shape[0], cfg.batch_size,
+                                                         torch_generator(inp.seed_for("batches")),
+                                                         device=inp.device, drop_last=cfg.drop_last))
+
+    def on_batch(batch_parts: Callable[[list[Tensor]], dict[str, Tensor]]) -> Step:
+        def step(idx: Tensor) -> dict[str, Tensor]:
+            with autocast(inp.device, inp.precision):
+                return batch_parts([x[idx] for x in views])
+        return step
+
+    trainer.run_stage("pretrain", cfg.pretrain_epochs, on_batch(lambda xs: pretrain_parts(model, xs)))
+    trainer.run_stage("finetune", cfg.finetune_epochs, on_batch(lambda xs: finetune_parts(model, xs, cfg)))
+    labels, view_labels = trainer.timed("inference", lambda: predict(model, views, cfg.batch_size, inp.precision))
     agreement = view_agreement(view_labels)
     n_views = len(views)
     mean_agreement = (float((agreement.sum() - agreement.diagonal().sum()) / (n_views * (n_views - 1)))
@@ -265,7 +226,7 @@ def fit_predict(inp: MethodInput) -> MethodOutput:
         "mean_view_agreement": mean_agreement,
         "cluster_sizes": sizes.cpu().tolist(),
         "empty_clusters": int((sizes == 0).sum()),
-        **trainer.history,
+        **trainer.extras,
     }
     return MethodOutput(labels=labels.cpu().numpy().astype(np.int64), extras=extras)
 

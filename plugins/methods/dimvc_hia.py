@@ -10,8 +10,7 @@ and the choices the specification leaves open.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,9 +21,10 @@ from torch import Tensor
 from mvbench.degeneracy import DIAGNOSTICS_KEY, diagnostics
 from mvbench.errors import MvbenchError
 from mvbench.hookspecs import hookimpl
-from mvbench.nn import SIMILARITIES, autocast, minibatches, torch_generator
+from mvbench.nn import SIMILARITIES, autocast, torch_generator
 from mvbench.options import Option, resolve_options
 from mvbench.specs import MethodInput, MethodOutput, MethodSpec, Variant
+from mvbench.training import Trainer, shuffled_batches
 from mvbench_plugins.methods.dimvc_hia_parts import (
     SIM_REDUCTIONS,
     DimvcHiaNet,
@@ -299,41 +299,6 @@ def _build_model(inp: MethodInput, cfg: Config) -> DimvcHiaNet:
     return model.to(inp.device)
 
 
-Step = Callable[[Tensor, Any], dict[str, Tensor]]
-
-
-def _run_stage(name: str, epochs: int, step: Step, inp: MethodInput, generator: torch.Generator,
-               batch_size: int, history: dict[str, Any],
-               before_epoch: Callable[[], Any] | None = None) -> None:
-    """Run ``epochs`` epochs of ``step(batch indices, context)`` over shuffled batches (last
-    partial batch dropped); ``before_epoch()`` makes the epoch's context. Records the mean of
-    every returned part per epoch and the epoch's seconds."""
-    inp.progress.stage(name, epochs)
-    n = inp.mask.shape[0]
-    losses, seconds, part_history = [], [], {}
-    for _ in range(epochs):
-        start = time.perf_counter()
-        context = before_epoch() if before_epoch else None
-        # The parts stay on the device (summed in float64 in batch order, as Python floats
-        # would be) and are read once per epoch: no wait for the device per batch.
-        sums: dict[str, Tensor] = {}
-        n_batches = 0
-        for idx in minibatches(n, batch_size, generator, device=inp.device):
-            for key, value in step(idx, context).items():
-                sums[key] = value.double() if key not in sums else sums[key] + value.double()
-            n_batches += 1
-        means = dict(zip(sums, (torch.stack(list(sums.values())) / n_batches).tolist()))
-        seconds.append(time.perf_counter() - start)
-        losses.append(means.pop("total"))
-        for key, value in means.items():
-            part_history.setdefault(key, []).append(value)
-        inp.progress.epoch(losses[-1])
-    history["loss_history"][name] = losses
-    history["epoch_seconds"][name] = seconds
-    if part_history:
-        history["loss_parts"][name] = part_history
-
-
 def fit_predict(inp: MethodInput) -> MethodOutput:
     """Train DIMVC-HIA on the observed views and label every sample."""
     cfg = Config.from_options(inp.options)
@@ -343,46 +308,34 @@ def fit_predict(inp: MethodInput) -> MethodOutput:
     views = [torch.where(mask[:, v, None], x.to(inp.device).float(), torch.zeros((), device=inp.device))
              for v, x in enumerate(inp.views)]
     model = _build_model(inp, cfg)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    generator = torch_generator(inp.seed_for("batches"))
     batch_size = effective_batch_size(mask.shape[0], cfg)
-    history: dict[str, Any] = {"loss_history": {}, "epoch_seconds": {}, "loss_parts": {},
-                               "batch_size": batch_size}
+    # torch's default Adam (not the fused mvbench.nn.adam): the one the recorded results used.
+    trainer = Trainer(inp.progress, torch.optim.Adam(model.parameters(), lr=cfg.lr),
+                      shuffled_batches(mask.shape[0], batch_size, torch_generator(inp.seed_for("batches")),
+                                       device=inp.device))
+    prototypes: tuple[Tensor, Tensor] | None = None  # full-data prototypes of the epoch, or batch ones
 
-    def optimise(loss: Tensor) -> None:
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
-    def pretrain_step(idx: Tensor, _context: Any) -> dict[str, Tensor]:
+    def pretrain_step(idx: Tensor) -> dict[str, Tensor]:
         with autocast(inp.device, inp.precision):
-            loss = pretrain_loss(model, [x[idx] for x in views], mask[idx])
-        if loss.requires_grad:
-            optimise(loss)
-        return {"total": loss.detach()}
+            return {"total": pretrain_loss(model, [x[idx] for x in views], mask[idx])}
 
-    def train_step(idx: Tensor, prototypes: Any) -> dict[str, Tensor]:
+    def train_step(idx: Tensor) -> dict[str, Tensor]:
         with autocast(inp.device, inp.precision):
-            parts = batch_losses(model, [x[idx] for x in views], mask[idx], cfg, prototypes)
-        if parts["total"].requires_grad:
-            optimise(parts["total"])
-        return {key: value.detach() for key, value in parts.items()}
+            return batch_losses(model, [x[idx] for x in views], mask[idx], cfg, prototypes)
 
-    def refresh_prototypes() -> tuple[Tensor, Tensor] | None:
-        if cfg.prototype_scope != "full" or not cfg.feature_imputation:
-            return None
-        return full_data_prototypes(model, views, mask, cfg.batch_size, inp.precision)
+    def refresh_prototypes() -> None:
+        nonlocal prototypes
+        prototypes = full_data_prototypes(model, views, mask, cfg.batch_size, inp.precision)
 
     model.train()
-    _run_stage("pretrain", cfg.pre_epochs, pretrain_step, inp, generator, batch_size, history)
-    _run_stage("train", cfg.epochs, train_step, inp, generator, batch_size, history,
-               before_epoch=refresh_prototypes)
+    trainer.run_stage("pretrain", cfg.pre_epochs, pretrain_step)
+    full_prototypes = cfg.prototype_scope == "full" and cfg.feature_imputation
+    trainer.run_stage("train", cfg.epochs, train_step, before_epoch=refresh_prototypes if full_prototypes else None)
     model.eval()
-    start = time.perf_counter()
-    labels, sim, found = predict(model, views, mask, cfg, inp.precision)
-    history["epoch_seconds"]["inference"] = [time.perf_counter() - start]
+    labels, sim, found = trainer.timed("inference", lambda: predict(model, views, mask, cfg, inp.precision))
     return MethodOutput(labels=labels.cpu().numpy(),
-                        extras={"view_similarity": sim.cpu().tolist(), **history, DIAGNOSTICS_KEY: found})
+                        extras={"view_similarity": sim.cpu().tolist(), **trainer.extras, "batch_size": batch_size,
+                                DIAGNOSTICS_KEY: found})
 
 
 SPEC = MethodSpec(

@@ -38,9 +38,9 @@ trial; an entry with no accepted neighbour takes the view's observed mean (the c
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -53,6 +53,7 @@ from mvbench.hookspecs import hookimpl
 from mvbench.nn import MultiViewAutoencoder, adam, autocast, minibatches, torch_generator
 from mvbench.options import Option, resolve_options
 from mvbench.specs import MethodInput, MethodOutput, MethodSpec, Variant
+from mvbench.training import BatchSource, Trainer
 from mvbench_plugins.methods.dsimvc_parts import (
     DsimvcLosses,
     DsimvcNet,
@@ -235,39 +236,8 @@ def scaled_views(views: Sequence[Tensor], mask: Tensor, scale_fit: str) -> list[
 # stages
 
 
-@dataclass
-class History:
-    """Loss per epoch (or bi-level iteration) and seconds per epoch of every stage."""
-
-    losses: dict[str, list[float | None]]
-    seconds: dict[str, list[float]]
-
-    @classmethod
-    def empty(cls) -> History:
-        return cls({}, {})
-
-
-def _run_epochs(name: str, epochs: int, batches: Callable[[], Sequence[Tensor]],
-                step: Callable[[Tensor], Tensor], inp: MethodInput, history: History) -> None:
-    """``epochs`` epochs of ``step(batch ids) -> detached loss``; the mean loss is read once per
-    epoch (None for an epoch without batches)."""
-    inp.progress.stage(name, epochs)
-    history.losses[name], history.seconds[name] = [], []
-    for _ in range(epochs):
-        start = time.perf_counter()
-        total, count = None, 0
-        for idx in batches():
-            loss = step(idx)
-            total = loss if total is None else total + loss
-            count += 1
-        mean = None if total is None else float(total) / count
-        history.seconds[name].append(time.perf_counter() - start)
-        history.losses[name].append(mean)
-        inp.progress.epoch(mean)
-
-
 def _epoch_batches(pool: Tensor, batch_size: int, generator: torch.Generator, *, drop_last: bool,
-                   strict_drop_last: bool = False) -> Callable[[], list[Tensor]]:
+                   strict_drop_last: bool = False) -> BatchSource:
     """Shuffled batches of ``pool`` per epoch. ``strict_drop_last``: a pool smaller than one
     batch gives no batch at all (the authors' loader); otherwise it gives one whole batch."""
     def batches() -> list[Tensor]:
@@ -279,43 +249,43 @@ def _epoch_batches(pool: Tensor, batch_size: int, generator: torch.Generator, *,
 
 
 def pretrain_encoders(ae: MultiViewAutoencoder, views: Sequence[Tensor], complete: Tensor, cfg: Config,
-                      inp: MethodInput, generator: torch.Generator, history: History) -> None:
+                      inp: MethodInput, generator: torch.Generator, trainer: Trainer) -> None:
     """AE_pre: ``pretrain_epochs`` of sum_v MSE on the complete samples, last partial batch kept."""
     optimizer = adam(ae.parameters(), lr=cfg.lr)
 
-    def step(idx: Tensor) -> Tensor:
+    def step(idx: Tensor) -> dict[str, Tensor]:
         xs = [x[idx] for x in views]
         with autocast(inp.device, inp.precision):
             _, x_hats = ae(xs)
-        return optimiser_step(reconstruction_loss(xs, x_hats), optimizer)
+        return {"total": optimiser_step(reconstruction_loss(xs, x_hats), optimizer)}
 
-    _run_epochs("pretrain", cfg.pretrain_epochs,
-                _epoch_batches(complete, cfg.batch_size, generator, drop_last=False), step, inp, history)
+    trainer.run_stage("pretrain", cfg.pretrain_epochs, step,
+                      batches=_epoch_batches(complete, cfg.batch_size, generator, drop_last=False))
 
 
 def train_neighbour_net(net: DsimvcNet, views: Sequence[Tensor], complete: Tensor, cfg: Config,
-                        inp: MethodInput, generator: torch.Generator, history: History) -> None:
+                        inp: MethodInput, generator: torch.Generator, trainer: Trainer) -> None:
     """Nb: ``neighbour_mse_epochs`` of MSE (partial batches kept), then ``initial_epochs`` of
     L_C (partial batches dropped), one Adam for both."""
     optimizer = adam(net.parameters(), lr=cfg.lr)
     losses = cfg.losses()
 
-    def mse_step(idx: Tensor) -> Tensor:
+    def mse_step(idx: Tensor) -> dict[str, Tensor]:
         xs = [x[idx] for x in views]
         with autocast(inp.device, inp.precision):
             x_hats = net.reconstruct(xs)
-        return optimiser_step(reconstruction_loss(xs, x_hats), optimizer)
+        return {"total": optimiser_step(reconstruction_loss(xs, x_hats), optimizer)}
 
-    def contrastive_step(idx: Tensor) -> Tensor:
+    def contrastive_step(idx: Tensor) -> dict[str, Tensor]:
         with autocast(inp.device, inp.precision):
             hs, qs = net([x[idx] for x in views], need_features=cfg.feature_term)
-        return optimiser_step(losses.terms(hs, qs).unweighted(), optimizer)
+        return {"total": optimiser_step(losses.terms(hs, qs).unweighted(), optimizer)}
 
-    _run_epochs("neighbour_mse", cfg.neighbour_mse_epochs,
-                _epoch_batches(complete, cfg.batch_size, generator, drop_last=False), mse_step, inp, history)
-    _run_epochs("neighbour_contrastive", cfg.initial_epochs,
-                _epoch_batches(complete, cfg.batch_size, generator, drop_last=True,
-                               strict_drop_last=cfg.neighbour_drop_last), contrastive_step, inp, history)
+    trainer.run_stage("neighbour_mse", cfg.neighbour_mse_epochs, mse_step,
+                      batches=_epoch_batches(complete, cfg.batch_size, generator, drop_last=False))
+    trainer.run_stage("neighbour_contrastive", cfg.initial_epochs, contrastive_step,
+                      batches=_epoch_batches(complete, cfg.batch_size, generator, drop_last=True,
+                                             strict_drop_last=cfg.neighbour_drop_last))
 
 
 class Imputer:
@@ -364,38 +334,37 @@ def build_model(dims: Sequence[int], inp: MethodInput, cfg: Config, *, neighbour
                      normalize_features=neighbour, with_decoders=neighbour).to(inp.device)
 
 
+META_STATS = ("meta_loss", "w_mean", "w_min", "w_max")
+
+
 def train_bilevel(ctx: StepContext, imputer: Imputer, complete: Tensor, incomplete: Tensor | None,
-                  cfg: Config, inp: MethodInput, generator: torch.Generator, history: History
-                  ) -> dict[str, list[float]]:
-    """``iterations`` steps, each on the next batch of the complete and the incomplete pool
-    (concatenated permutations). Meta weighting runs the bi-level step, the others a plain step.
-    Returns per-iteration meta loss and weight statistics (meta weighting only)."""
-    inp.progress.stage("bilevel", cfg.iterations)
-    history.losses["bilevel"], history.seconds["bilevel"] = [], []
-    diagnostics: dict[str, list[float]] = {"meta_loss": [], "w_mean": [], "w_min": [], "w_max": []}
-    if cfg.iterations == 0:
-        return diagnostics
-    complete_batches = pooled_batches(complete, cfg.iterations, cfg.batch_size, generator)
+                  cfg: Config, generator: torch.Generator, trainer: Trainer) -> dict[str, list[float]]:
+    """``iterations`` steps (the stage's epochs, one batch each), each on the next batch of
+    the complete and the incomplete pool (concatenated permutations). Meta weighting runs the
+    bi-level step, the others a plain step. Returns per-iteration meta loss and weight
+    statistics (meta weighting only)."""
     train_imputed = incomplete is not None and cfg.weighting != "complete_only"
-    incomplete_batches = (pooled_batches(incomplete, cfg.iterations, cfg.batch_size, generator)
-                          if train_imputed else None)
-    for it in range(cfg.iterations):
-        start = time.perf_counter()
-        xs_c = [x[complete_batches[it]] for x in imputer.filled]
-        xs_i = [x[incomplete_batches[it]] for x in imputer.filled] if train_imputed else None
-        if train_imputed and cfg.weighting == "meta":
-            stats = bilevel_step(ctx, xs_c, xs_i).tolist()
-            loss = stats[0]
-            for key, value in zip(("meta_loss", "w_mean", "w_min", "w_max"), stats[1:]):
-                diagnostics[key].append(value)
+    pairs: Iterator[tuple[Tensor, Tensor | None]] = iter(())
+    if cfg.iterations > 0:  # without iterations the generator draws nothing
+        complete_batches = pooled_batches(complete, cfg.iterations, cfg.batch_size, generator)
+        incomplete_batches = (pooled_batches(incomplete, cfg.iterations, cfg.batch_size, generator)
+                              if train_imputed else repeat(None))
+        pairs = zip(complete_batches, incomplete_batches)
+
+    def step(pair: tuple[Tensor, Tensor | None]) -> dict[str, Tensor]:
+        rows_c, rows_i = pair
+        xs_c = [x[rows_c] for x in imputer.filled]
+        xs_i = None if rows_i is None else [x[rows_i] for x in imputer.filled]
+        if xs_i is not None and cfg.weighting == "meta":
+            values = dict(zip(("total", *META_STATS), bilevel_step(ctx, xs_c, xs_i)))
         else:
-            loss = float(plain_step(ctx, xs_c, xs_i))
-        if train_imputed and cfg.reimpute == "every_iter":
+            values = {"total": plain_step(ctx, xs_c, xs_i)}
+        if xs_i is not None and cfg.reimpute == "every_iter":
             imputer.refresh(ctx.model)
-        history.seconds["bilevel"].append(time.perf_counter() - start)
-        history.losses["bilevel"].append(loss)
-        inp.progress.epoch(loss)
-    return diagnostics
+        return values
+
+    stats = trainer.run_stage("bilevel", cfg.iterations, step, batches=lambda: [next(pairs)])
+    return {key: stats.get(key, []) for key in META_STATS}
 
 
 @torch.no_grad()
@@ -443,31 +412,27 @@ def fit_predict(inp: MethodInput) -> MethodOutput:
         neighbour_net = build_model(dims, inp, cfg, neighbour=True) if needs_imputation else None
         weight_net = WeightNet(inp.n_clusters, cfg.wnet_hidden).to(inp.device) if train_weights else None
     generator = torch_generator(inp.seed_for("batches"))
-    history = History.empty()
+    trainer = Trainer(inp.progress, None)  # every network has its own optimiser: the steps optimise
 
-    pretrain_encoders(ae_pre, views, complete, cfg, inp, generator, history)
+    pretrain_encoders(ae_pre, views, complete, cfg, inp, generator, trainer)
     for encoder, pretrained in zip(model.encoders, ae_pre.views):
         encoder.load_state_dict(pretrained.encoder.state_dict())
     del ae_pre
 
     imputer = Imputer(views, mask, cfg, inp.precision)
     if neighbour_net is not None:
-        train_neighbour_net(neighbour_net, views, complete, cfg, inp, generator, history)
-        start = time.perf_counter()
-        imputer.from_network(neighbour_net)
-        history.seconds["imputation"] = [time.perf_counter() - start]
+        train_neighbour_net(neighbour_net, views, complete, cfg, inp, generator, trainer)
+        trainer.timed("imputation", lambda: imputer.from_network(neighbour_net))
         del neighbour_net
 
     ctx = StepContext(model=model, model_optimizer=adam(model.parameters(), lr=cfg.lr), losses=cfg.losses(),
                       precision=inp.precision, weight_net=weight_net, meta_lr=cfg.meta_lr,
                       weight_optimizer=adam(weight_net.parameters(), lr=cfg.wnet_lr) if weight_net else None)
-    diagnostics = train_bilevel(ctx, imputer, complete, incomplete, cfg, inp, generator, history)
+    diagnostics = train_bilevel(ctx, imputer, complete, incomplete, cfg, generator, trainer)
 
-    start = time.perf_counter()
-    labels = predict(model, imputer.filled, mask, cfg, inp.precision)
-    history.seconds["inference"] = [time.perf_counter() - start]
+    labels = trainer.timed("inference", lambda: predict(model, imputer.filled, mask, cfg, inp.precision))
     extras: dict[str, Any] = {
-        "loss_history": history.losses, "epoch_seconds": history.seconds,
+        "loss_history": trainer.extras["loss_history"], "epoch_seconds": trainer.extras["epoch_seconds"],
         "n_complete": int(complete.numel()), "n_incomplete": 0 if incomplete is None else int(incomplete.numel()),
     }
     if needs_imputation:

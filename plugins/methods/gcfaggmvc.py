@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,9 +35,10 @@ import torch
 from torch import Tensor
 
 from mvbench.hookspecs import hookimpl
-from mvbench.nn import adam, autocast, kmeans, minibatches, torch_generator
+from mvbench.nn import autocast, kmeans, torch_generator
 from mvbench.options import Option, resolve_options
 from mvbench.specs import MethodInput, MethodOutput, MethodSpec, Variant
+from mvbench.training import Trainer, shuffled_batches
 from mvbench_plugins.methods.gcfaggmvc_parts import (
     AGGREGATIONS,
     ATTN_INPUTS,
@@ -222,53 +223,6 @@ def common_embedding(model: GCFAggNet, xs: Sequence[Tensor], cfg: Config, order:
     return out, (None if stats_sum is None else stats_sum / n)
 
 
-Step = Callable[[Tensor], dict[str, Tensor]]
-
-
-class Trainer:
-    """One optimiser and one batch stream for the whole run, and the per-epoch records."""
-
-    def __init__(self, model: GCFAggNet, inp: MethodInput, cfg: Config) -> None:
-        self.model, self.inp, self.cfg = model, inp, cfg
-        self.n = inp.views[0].shape[0]
-        self.optimizer = adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        self.generator = torch_generator(inp.seed_for("batches"))
-        self.extras: dict[str, Any] = {"loss_history": {}, "loss_parts": {}, "epoch_seconds": {}}
-
-    def batches(self) -> Iterable[Tensor]:
-        return minibatches(self.n, self.cfg.batch_size, self.generator, device=self.inp.device)
-
-    def run_stage(self, name: str, epochs: int, step: Step) -> dict[str, list[float]]:
-        """``epochs`` epochs of ``step(batch indices) -> named values``; ``"total"`` (the loss)
-        is optimised when it has a gradient. Every value's batch mean is read to Python once
-        per epoch; the totals go to ``loss_history``, the rest is returned per epoch."""
-        self.inp.progress.stage(name, epochs)
-        totals, seconds, per_epoch = [], [], {}
-        for _ in range(epochs):
-            start = time.perf_counter()
-            sums: dict[str, Tensor] = {}
-            count = 0
-            for idx in self.batches():
-                values = step(idx)
-                if values["total"].requires_grad:
-                    self.optimizer.zero_grad(set_to_none=True)
-                    values["total"].backward()
-                    self.optimizer.step()
-                for key, value in values.items():
-                    value = value.detach()
-                    sums[key] = value if key not in sums else sums[key] + value
-                count += 1
-            means = {key: float(value) / count for key, value in sums.items()}
-            seconds.append(time.perf_counter() - start)
-            totals.append(means.pop("total"))
-            for key, value in means.items():
-                per_epoch.setdefault(key, []).append(value)
-            self.inp.progress.epoch(totals[-1])
-        self.extras["loss_history"][name] = totals
-        self.extras["epoch_seconds"][name] = seconds
-        return per_epoch
-
-
 def train(inp: MethodInput, cfg: Config) -> tuple[GCFAggNet, dict[str, Any]]:
     """Build the model from the ``init`` stream and run both stages (dropout drawn from the
     ``dropout`` stream); returns the trained model (in train mode) and the extras so far."""
@@ -276,8 +230,11 @@ def train(inp: MethodInput, cfg: Config) -> tuple[GCFAggNet, dict[str, Any]]:
     torch.manual_seed(inp.seed_for("init"))
     model = build_model([x.shape[1] for x in xs], cfg).to(inp.device)
     torch.manual_seed(inp.seed_for("dropout"))
-    trainer = Trainer(model, inp, cfg)
-    batch = min(cfg.batch_size, trainer.n)
+    n = xs[0].shape[0]
+    trainer = Trainer.with_adam(model, inp.progress, lr=cfg.lr, weight_decay=cfg.weight_decay,
+                                batches=shuffled_batches(n, cfg.batch_size, torch_generator(inp.seed_for("batches")),
+                                                         device=inp.device))
+    batch = min(cfg.batch_size, n)
     masks = ContrastMasks.build(batch, inp.device)  # every training batch has exactly B rows
 
     def pretrain_step(idx: Tensor) -> dict[str, Tensor]:

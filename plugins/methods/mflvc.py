@@ -11,8 +11,7 @@ released code, including its softmax applied twice in the fine-tuning cross-entr
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from itertools import combinations
 from typing import Any
 
@@ -25,19 +24,18 @@ from mvbench.degeneracy import DIAGNOSTICS_KEY, diagnostics
 from mvbench.hookspecs import hookimpl
 from mvbench.nn import (
     MultiViewAutoencoder,
-    adam,
     autocast,
     balance_term,
     cluster_contrastive_loss,
     hungarian_match,
     instance_contrastive_loss,
     kmeans,
-    minibatches,
     minmax_scale,
     torch_generator,
 )
 from mvbench.options import Option
-from mvbench.specs import FEATURES_EXTRA, MethodInput, MethodOutput, MethodSpec, Progress, Variant
+from mvbench.specs import FEATURES_EXTRA, MethodInput, MethodOutput, MethodSpec, Variant
+from mvbench.training import Trainer, shuffled_batches
 
 OPTIONS = (
     Option("pre_epochs", "int", 200, "reconstruction-only pre-training epochs", minimum=0),
@@ -144,38 +142,6 @@ def pseudo_labels(model: MFLVCNet, xs: Sequence[Tensor], n_clusters: int, *, n_i
     return [kmeans(minmax_scale(h), n_clusters, n_init=n_init, seed=seed + v)[0] for v, h in enumerate(hs)]
 
 
-def _run_stage(
-    name: str,
-    epochs: int,
-    epoch_batches: Callable[[], Iterable[Tensor | None]],
-    batch_loss: Callable[[Tensor | None], Tensor],
-    optimizer: torch.optim.Optimizer,
-    context: Callable[[], Any],
-    progress: Progress,
-    history: dict[str, list[float]],
-    seconds: dict[str, list[float]],
-) -> None:
-    """Train ``epochs`` epochs; record the mean batch loss and wall time of each. A batch is
-    an index tensor, or None for one full-data step."""
-    progress.stage(name, epochs)
-    history[name], seconds[name] = [], []
-    for _ in range(epochs):
-        start = time.perf_counter()
-        total, count = None, 0
-        for idx in epoch_batches():
-            with context():
-                loss = batch_loss(idx)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total = loss.detach() if total is None else total + loss.detach()
-            count += 1
-        mean = float(total) / count  # the .item() also waits for the device, so timing is honest
-        seconds[name].append(time.perf_counter() - start)
-        history[name].append(mean)
-        progress.epoch(mean)
-
-
 def fit_predict(inp: MethodInput) -> MethodOutput:
     """Train MFLVC on ``inp.views`` and return the argmax of the mean Q over views."""
     opt = inp.options
@@ -188,38 +154,34 @@ def fit_predict(inp: MethodInput) -> MethodOutput:
     model = MFLVCNet(
         [x.shape[1] for x in xs], k, hidden=opt["hidden"], feature_dim=opt["feature_dim"], high_dim=opt["high_dim"]
     ).to(device)
-    optimizer = adam(model.parameters(), lr=opt["lr"], weight_decay=opt["weight_decay"])
-    batch_gen = torch_generator(inp.seed)
-    history: dict[str, list[float]] = {}
-    seconds: dict[str, list[float]] = {}
+    trainer = Trainer.with_adam(model, inp.progress, lr=opt["lr"], weight_decay=opt["weight_decay"],
+                                batches=shuffled_batches(n, opt["batch_size"], torch_generator(inp.seed), device=device))
 
-    def shuffled() -> Iterable[Tensor]:
-        return minibatches(n, opt["batch_size"], batch_gen, device=device)
-
-    def pretrain_loss(idx: Tensor) -> Tensor:
+    def pretrain_step(idx: Tensor) -> dict[str, Tensor]:
         batch = [x[idx] for x in xs]
-        return reconstruction_loss(batch, model.autoencoders(batch)[1])
+        with context():
+            return {"total": reconstruction_loss(batch, model.autoencoders(batch)[1])}
 
-    def contrastive_loss(idx: Tensor) -> Tensor:
-        return sum(contrastive_loss_parts(model, [x[idx] for x in xs], opt).values())
+    def contrastive_step(idx: Tensor) -> dict[str, Tensor]:
+        with context():
+            parts = contrastive_loss_parts(model, [x[idx] for x in xs], opt)
+            return {"total": sum(parts.values()), **parts}
 
-    stage = (optimizer, context, inp.progress, history, seconds)
-    _run_stage("pretrain", opt["pre_epochs"], shuffled, pretrain_loss, *stage)
-    _run_stage("contrastive", opt["con_epochs"], shuffled, contrastive_loss, *stage)
+    trainer.run_stage("pretrain", opt["pre_epochs"], pretrain_step)
+    trainer.run_stage("contrastive", opt["con_epochs"], contrastive_step)
 
     if opt["fine_tune"] and opt["tune_epochs"] > 0:
-        inp.progress.stage("pseudo_labels", 1)
-        start = time.perf_counter()
         with context():
-            fixed = pseudo_labels(model, xs, k, n_init=opt["kmeans_n_init"], seed=inp.seed)
-        seconds["pseudo_labels"] = [time.perf_counter() - start]
-        inp.progress.epoch(None)
+            fixed = trainer.timed("pseudo_labels", lambda: pseudo_labels(
+                model, xs, k, n_init=opt["kmeans_n_init"], seed=inp.seed), show=True)
 
-        def tune_loss(_full_batch: None) -> Tensor:
-            logits = [model.label_head(z) for z in model.autoencoders.encode(xs)]
-            return fine_tune_loss(logits, fixed, k, double_softmax=opt["double_softmax"])
+        def tune_step(_full_batch: None) -> dict[str, Tensor]:
+            with context():
+                logits = [model.label_head(z) for z in model.autoencoders.encode(xs)]
+                return {"total": fine_tune_loss(logits, fixed, k, double_softmax=opt["double_softmax"])}
 
-        _run_stage("fine_tune", opt["tune_epochs"], lambda: [None], tune_loss, *stage)
+        # One full-data step per epoch.
+        trainer.run_stage("fine_tune", opt["tune_epochs"], tune_step, batches=lambda: [None])
 
     with torch.no_grad(), context():
         zs = model.autoencoders.encode(xs)
@@ -231,7 +193,7 @@ def fit_predict(inp: MethodInput) -> MethodOutput:
         labels=labels.cpu().numpy().astype(np.int64),
         # Diagnostics of the final state: the views' H side by side (the contrasted features)
         # and the mean Q the labels come from.
-        extras={"loss_history": history, "epoch_seconds": seconds,
+        extras={**trainer.extras,
                 DIAGNOSTICS_KEY: diagnostics(torch.cat(hs, dim=1), q_mean),
                 # The final features for mvbench plot's embedding (saved with --save-labels): the
                 # views' high-level features H^v averaged, (N, high_dim); computed after the labels.

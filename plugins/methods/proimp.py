@@ -26,8 +26,7 @@ ours (seeded, 10 restarts) rather than scikit-learn's.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,9 +36,10 @@ from torch import Tensor
 
 from mvbench.errors import MvbenchError
 from mvbench.hookspecs import hookimpl
-from mvbench.nn import adam, autocast, kmeans, minibatches, torch_generator
+from mvbench.nn import autocast, kmeans, minibatches, torch_generator
 from mvbench.options import Option, resolve_options
 from mvbench.specs import MethodInput, MethodOutput, MethodSpec, Variant
+from mvbench.training import Step, Trainer
 from mvbench_plugins.methods.proimp_parts import (
     ENCODER_ACTIVATIONS,
     ProImpNet,
@@ -269,13 +269,6 @@ def readout(model: ProImpNet, xs: Sequence[Tensor], mask: Tensor, matching: Tens
     return torch.cat(parts, dim=1)
 
 
-def _timed(seconds: dict[str, list[float]], name: str, fn: Callable[[], Any]) -> Any:
-    start = time.perf_counter()
-    out = fn()
-    seconds.setdefault(name, []).append(time.perf_counter() - start)
-    return out
-
-
 def fit_predict(inp: MethodInput) -> MethodOutput:
     """Train ProImp on the complete pairs of its two views and cluster all N samples."""
     cfg = Config.from_options(inp.options)
@@ -289,8 +282,6 @@ def fit_predict(inp: MethodInput) -> MethodOutput:
     xs, stats = prepared_views([inp.views[v] for v in views], mask, cfg.norm_stats)
     complete = mask.all(dim=1).nonzero().squeeze(1)
     k = inp.n_clusters
-    history: dict[str, Any] = {"loss_history": {}, "loss_parts": {}, "epoch_seconds": {}}
-    seconds = history["epoch_seconds"]
 
     # Model init, dropout and batch order each from their own stream; the caller's RNG is left alone.
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
@@ -298,51 +289,35 @@ def fit_predict(inp: MethodInput) -> MethodOutput:
         model = ProImpNet([x.shape[1] for x in xs], k, hidden=cfg.hidden, dim=cfg.dim,
                           activations=cfg.activations, dropout=cfg.dropout).to(device)
         torch.manual_seed(inp.seed_for("dropout"))
-        optimizer = adam(model.parameters(), lr=cfg.lr)
         generator = torch_generator(inp.seed_for("batches"))
+        trainer = Trainer.with_adam(model, inp.progress, lr=cfg.lr,
+                                    batches=lambda: epoch_batches(len(complete), cfg.batch_size, generator, device))
         matching: Matching | None = None
 
-        def refresh_matching() -> Matching:
-            return _timed(seconds, "matching", lambda: compute_matching(
-                model, xs, complete, k, cfg.batch_size, device, inp.precision))
+        def update_matching() -> None:
+            """Match before the first epoch with L_pro (or the readout), then again every epoch
+            under ``match_update=every_epoch``."""
+            nonlocal matching
+            if matching is None or cfg.match_update == "every_epoch":
+                matching = trainer.timed("matching", lambda: compute_matching(
+                    model, xs, complete, k, cfg.batch_size, device, inp.precision))
 
-        def run_epoch(with_pro: bool) -> dict[str, float]:
-            sums: dict[str, Tensor] = {}
-            batches = epoch_batches(len(complete), cfg.batch_size, generator, device)
-            for idx in batches:
+        def step(with_pro: bool) -> Step:
+            def batch_step(idx: Tensor) -> dict[str, Tensor]:
                 rows = complete[idx]
                 with autocast(device, inp.precision):
-                    parts = batch_losses(model, xs[0][rows], xs[1][rows],
-                                         matching.pi if with_pro and matching is not None else None, cfg)
-                optimizer.zero_grad(set_to_none=True)
-                parts["total"].backward()
-                optimizer.step()
-                for key, value in parts.items():
-                    sums[key] = sums.get(key, 0.0) + value.detach()
-            return {key: float(value) / len(batches) for key, value in sums.items()}
+                    return batch_losses(model, xs[0][rows], xs[1][rows], matching.pi if with_pro else None, cfg)
+            return batch_step
 
         model.train()
         n_pretrain = min(cfg.pretrain_epochs, cfg.epochs)
-        for stage, n_epochs, with_pro in (("pretrain", n_pretrain, False),
-                                          ("train", cfg.epochs - n_pretrain, True)):
-            inp.progress.stage(stage, n_epochs)
-            losses, parts_history = [], {}
-            for _ in range(n_epochs):
-                if with_pro and (matching is None or cfg.match_update == "every_epoch"):
-                    matching = refresh_matching()
-                means = _timed(seconds, stage, lambda: run_epoch(with_pro))
-                losses.append(means.pop("total"))
-                for key, value in means.items():
-                    parts_history.setdefault(key, []).append(value)
-                inp.progress.epoch(losses[-1])
-            history["loss_history"][stage] = losses
-            history["loss_parts"][stage] = parts_history
-        if matching is None or cfg.match_update == "every_epoch":
-            matching = refresh_matching()
-        features = _timed(seconds, "readout", lambda: readout(model, xs, mask, matching.pi, cfg, device,
-                                                               inp.precision))
-    labels, _ = _timed(seconds, "kmeans", lambda: kmeans(features, k, n_init=cfg.kmeans_n_init,
-                                                         seed=inp.seed_for("kmeans")))
+        trainer.run_stage("pretrain", n_pretrain, step(with_pro=False))
+        trainer.run_stage("train", cfg.epochs - n_pretrain, step(with_pro=True), before_epoch=update_matching)
+        update_matching()
+        features = trainer.timed("readout", lambda: readout(model, xs, mask, matching.pi, cfg, device,
+                                                             inp.precision))
+    labels, _ = trainer.timed("kmeans", lambda: kmeans(features, k, n_init=cfg.kmeans_n_init,
+                                                       seed=inp.seed_for("kmeans")))
     extras = {
         "views_used": list(views),
         "n_train_pairs": int(len(complete)),
@@ -350,7 +325,7 @@ def fit_predict(inp: MethodInput) -> MethodOutput:
         "prototype_matching": matching.pi.cpu().tolist(),
         "matching_agreement": matching.agreement,
         "prototypes_used": matching.prototypes_used,
-        **history,
+        **trainer.extras,
     }
     return MethodOutput(labels=labels.cpu().numpy().astype(np.int64), extras=extras)
 

@@ -22,8 +22,6 @@ views' cluster assignments instead, which the shared head puts in one space.
 
 from __future__ import annotations
 
-import time
-from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
 
@@ -34,9 +32,10 @@ from torch import Tensor, nn
 
 from mvbench.degeneracy import DIAGNOSTICS_KEY, diagnostics
 from mvbench.hookspecs import hookimpl
-from mvbench.nn import MultiViewAutoencoder, adam, autocast, minibatches, torch_generator
+from mvbench.nn import MultiViewAutoencoder, autocast, torch_generator
 from mvbench.options import Option
 from mvbench.specs import MethodInput, MethodOutput, MethodSpec, Variant
+from mvbench.training import Step, Trainer, shuffled_batches
 from mvbench_plugins.methods import rav_losses
 
 OPTIONS = (
@@ -59,7 +58,7 @@ OPTIONS = (
     Option(
         "z_normalize", "bool", True,
         "L2-normalise each view's Z before the kernel and (see normalize_scope) before the view "
-        "distance WD (default: the paper-consistent reading of methods.md); false = the literal "
+        "distance WD (default: the paper-consistent reading, docs/methods/rav.md); false = the literal "
         "raw 512-d Z, with which S^v ~ the identity (L_S inert; watch s_offdiag)",
     ),
     Option(
@@ -182,51 +181,35 @@ def fit_predict(inp: MethodInput) -> MethodOutput:
     n = views[0].shape[0]
     torch.manual_seed(inp.seed)
     model = RAVModel([x.shape[1] for x in views], tuple(opts["hidden"]), opts["feature_dim"], inp.n_clusters).to(device)
-    optimizer = adam(model.parameters(), lr=opts["lr"])
-    generator = torch_generator(inp.seed)
-    history: dict[str, dict[str, list[float]]] = {}
-    seconds: dict[str, list[float]] = {}
-    last_w: Tensor | None = None
+    trainer = Trainer.with_adam(model, inp.progress, lr=opts["lr"],
+                                batches=shuffled_batches(n, opts["batch_size"], torch_generator(inp.seed), device=device))
+    epoch_w: list[Tensor] = []  # W of every batch of the current epoch (when computed)
 
+    def step(full: bool) -> Step:
+        def batch_step(idx: Tensor) -> dict[str, Tensor]:
+            with autocast(device, inp.precision):
+                parts = batch_losses(model, [x[idx] for x in views], opts, full=full)
+            w = parts.pop("w", None)  # a matrix, not a loss part
+            if w is not None:
+                epoch_w.append(w.detach())
+            return parts
+        return batch_step
+
+    # RAV's own layout of the loss history (kept): per stage, the parts and "total" side by side.
+    history: dict[str, dict[str, list[float | None]]] = {}
     for stage, n_epochs, full in (("pretrain", opts["pre_epochs"], False), ("train", opts["epochs"], True)):
-        inp.progress.stage(stage, n_epochs)
-        history[stage] = defaultdict(list)
-        seconds[stage] = []
-        for _ in range(n_epochs):
-            start = time.perf_counter()
-            # The parts stay on the device (summed in float64 in batch order, as Python floats
-            # would be) and are read once per epoch: no wait for the device per batch.
-            sums: dict[str, Tensor] = {}
-            w_sum, n_batches = None, 0
-            for idx in minibatches(n, opts["batch_size"], generator, device=device):
-                with autocast(device, inp.precision):
-                    parts = batch_losses(model, [x[idx] for x in views], opts, full=full)
-                optimizer.zero_grad(set_to_none=True)
-                parts["total"].backward()
-                optimizer.step()
-                n_batches += 1
-                for name, value in parts.items():
-                    if name == "w":
-                        w_sum = value if w_sum is None else w_sum + value
-                    else:
-                        value = value.detach().double()
-                        sums[name] = value if name not in sums else sums[name] + value
-            means = dict(zip(sums, (torch.stack(list(sums.values())) / n_batches).tolist()))
-            for name, value in means.items():
-                history[stage][name].append(value)
-            if w_sum is not None:
-                last_w = w_sum / n_batches
-            seconds[stage].append(time.perf_counter() - start)
-            inp.progress.epoch(means["total"])
+        parts = trainer.run_stage(stage, n_epochs, step(full), before_epoch=epoch_w.clear)
+        history[stage] = {**parts, "total": trainer.extras["loss_history"][stage]}
+    last_w = sum(epoch_w) / len(epoch_w) if epoch_w else None
 
     labels, found = predict(model, views, opts["batch_size"], inp.precision)
-    extras = _extras(last_w, opts, len(views), history, seconds)
+    extras = _extras(last_w, opts, len(views), history, trainer.extras["epoch_seconds"])
     return MethodOutput(labels=labels, extras={**extras, DIAGNOSTICS_KEY: found})
 
 
 def _extras(
     w: Tensor | None, opts: Mapping[str, Any], n_views: int,
-    history: dict[str, dict[str, list[float]]], seconds: dict[str, list[float]],
+    history: dict[str, dict[str, list[float | None]]], seconds: dict[str, list[float]],
 ) -> dict[str, Any]:
     """JSON-ready extras. ``view_weights`` is W averaged over the last epoch's batches
     (None when W was never computed); ``view_weight_per_view[u]`` is the mean symmetrised
@@ -241,7 +224,7 @@ def _extras(
     return {
         "view_weights": None if w is None else w.cpu().tolist(),
         "view_weight_per_view": per_view,
-        "loss_history": {stage: dict(parts) for stage, parts in history.items()},
+        "loss_history": history,
         "epoch_seconds": seconds,
     }
 

@@ -7,6 +7,7 @@ or name it with ``-p module.path`` or in ``MVBENCH_PLUGINS`` (comma-separated).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pluggy
@@ -36,3 +37,15 @@ def mvbench_missingness() -> list[MissingnessSpec]:
 @hookspec
 def mvbench_trial_finished(record: dict[str, Any]) -> None:
     """Called with every finished trial record (ok or failed), e.g. for loggers."""
+
+
+def method_hook(*specs: MethodSpec) -> Callable[[], list[MethodSpec]]:
+    """The ``mvbench_methods`` hook implementation of a module that contributes ``specs``, for
+    the common case of a fixed list: ``mvbench_methods = method_hook(SPEC)`` in a plugin module
+    is the same as writing the ``@hookimpl`` function by hand."""
+
+    @hookimpl
+    def mvbench_methods() -> list[MethodSpec]:
+        return list(specs)
+
+    return mvbench_methods

@@ -6,6 +6,7 @@ so the CLI, the sweep files and ``mvbench show`` all read one declaration.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -176,3 +177,23 @@ def ablated(declared: Iterable[Option], values: Mapping[str, Any],
         if changed:
             out.append(option.name)
     return tuple(out)
+
+
+_PYTHON_TYPES: dict[str, Any] = {"bool": bool, "int": int, "float": float, "str": str,
+                                 "list[int]": tuple[int, ...], "list[float]": tuple[float, ...],
+                                 "list[str]": tuple[str, ...]}
+
+
+def options_class(name: str, options: Sequence[Option], *, owner: str) -> type:
+    """A frozen dataclass with one typed field per declared option, and a classmethod
+    ``from_options(values)`` that resolves and validates ``values`` against ``options`` (a
+    misspelt name or a bad value is a one-line error, raised before any training). Methods read
+    their options as attributes (``cfg.lr``) instead of declaring every field twice."""
+    cls = dataclasses.make_dataclass(name, [(o.name, _PYTHON_TYPES[o.type]) for o in options], frozen=True)
+
+    def from_options(klass: type, values: Mapping[str, Any] | None = None) -> Any:
+        return klass(**resolve_options(options, values, owner=owner))
+
+    cls.from_options = classmethod(from_options)  # type: ignore[attr-defined]
+    cls.__doc__ = f"The resolved options of {owner}, typed."
+    return cls

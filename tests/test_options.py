@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 
 from mvbench.errors import MvbenchError
@@ -90,3 +92,18 @@ def test_ablated_names_the_toggles_moved_off_their_faithful_values():
     # A dataset preset is the faithful value there; an old record's unacceptable value is not.
     assert ablated(declared, {"lambda_2": 0.5}, {"lambda_2": 0.5}) == ()
     assert ablated(declared, {"lambda_2": "off"}) == ("lambda_2",)
+
+
+def test_options_class_gives_typed_attributes_and_one_line_errors():
+    from mvbench.options import options_class
+
+    declared = (Option("lr", "float", 1e-3, "a rate", minimum=0.0), Option("hidden", "list[int]", (4, 8), "widths"),
+                Option("mode", "str", "a", "a choice", choices=("a", "b")))
+    Config = options_class("Config", declared, owner="method 'demo'")
+    cfg = Config.from_options({"lr": "0.5", "hidden": "16,32"})
+    assert (cfg.lr, cfg.hidden, cfg.mode) == (0.5, (16, 32), "a")
+    assert Config.from_options() == Config(lr=1e-3, hidden=(4, 8), mode="a")
+    with pytest.raises(MvbenchError, match="did you mean 'mode'"):
+        Config.from_options({"mdoe": "b"})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.lr = 1.0

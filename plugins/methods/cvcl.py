@@ -36,17 +36,16 @@ Complete views only: the method does not handle missing views, so the runner fil
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from mvbench.hookspecs import hookimpl
+from mvbench.hookspecs import method_hook
 from mvbench.nn import autocast, torch_generator
-from mvbench.options import Option, resolve_options
+from mvbench.options import Option, options_class
 from mvbench.specs import MethodInput, MethodOutput, MethodSpec, Variant
 from mvbench.training import Step, Trainer, shuffled_batches
 from mvbench_plugins.methods.cvcl_parts import (
@@ -122,32 +121,7 @@ VARIANTS = {
 }
 
 
-@dataclass(frozen=True)
-class Config:
-    """The resolved options, typed."""
-
-    similarity: str
-    temperature: float
-    lambda_contrast: float
-    beta_balance: float
-    rec_weight: float
-    sharpen: bool
-    detach_target: bool
-    pretrain_epochs: int
-    finetune_epochs: int
-    rec_in_finetune: bool
-    hidden: tuple[int, ...]
-    feature_dim: int
-    head_dim: int
-    head_activation: str
-    lr: float
-    weight_decay: float
-    batch_size: int
-    drop_last: bool
-
-    @classmethod
-    def from_options(cls, options: Mapping[str, Any] | None) -> Config:
-        return cls(**resolve_options(OPTIONS, options, owner="method 'cvcl'"))
+Config = options_class("Config", OPTIONS, owner="method 'cvcl'")
 
 
 def finetune_parts(model: CVCLNet, xs: list[Tensor], cfg: Config) -> dict[str, Tensor]:
@@ -249,11 +223,8 @@ SPEC = MethodSpec(
     options=OPTIONS,
     handles_missing=False,
     presets=PRESETS,
-    version=1,
     variants=VARIANTS,
 )
 
 
-@hookimpl
-def mvbench_methods() -> list[MethodSpec]:
-    return [SPEC]
+mvbench_methods = method_hook(SPEC)

@@ -10,9 +10,8 @@ and the choices the specification leaves open.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -20,9 +19,9 @@ from torch import Tensor
 
 from mvbench.degeneracy import DIAGNOSTICS_KEY, diagnostics
 from mvbench.errors import MvbenchError
-from mvbench.hookspecs import hookimpl
+from mvbench.hookspecs import method_hook
 from mvbench.nn import SIMILARITIES, autocast, torch_generator
-from mvbench.options import Option, resolve_options
+from mvbench.options import Option, options_class
 from mvbench.specs import MethodInput, MethodOutput, MethodSpec, Variant
 from mvbench.training import Trainer, shuffled_batches
 from mvbench_plugins.methods.dimvc_hia_parts import (
@@ -98,37 +97,7 @@ PRESETS = {
 }
 
 
-@dataclass(frozen=True)
-class Config:
-    """The resolved options, typed."""
-
-    alpha: float
-    beta: float
-    gamma: float
-    tau_l: float
-    sim_normalization: str
-    sim_reduction: str
-    detach_similarity: bool
-    label_similarity: str
-    small_data: str
-    hidden: tuple[int, ...]
-    latent_dim: int
-    low_dim: int
-    batch_size: int
-    pre_epochs: int
-    epochs: int
-    lr: float
-    assignment_imputation: bool
-    feature_imputation: bool
-    label_aware_negatives: bool
-    sim_weighting: str
-    caa_weighting: str
-    prototype_scope: str
-    reconstruct_missing: bool
-
-    @classmethod
-    def from_options(cls, options: Mapping[str, Any] | None) -> Config:
-        return cls(**resolve_options(OPTIONS, options, owner="method 'dimvc-hia'"))
+Config = options_class("Config", OPTIONS, owner="method 'dimvc-hia'")
 
 
 @dataclass
@@ -369,6 +338,4 @@ SPEC = MethodSpec(
 )
 
 
-@hookimpl
-def mvbench_methods() -> list[MethodSpec]:
-    return [SPEC]
+mvbench_methods = method_hook(SPEC)

@@ -38,8 +38,7 @@ trial; an entry with no accepted neighbour takes the view's observed mean (the c
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from itertools import repeat
 from typing import Any
 
@@ -49,9 +48,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from mvbench.errors import MvbenchError
-from mvbench.hookspecs import hookimpl
+from mvbench.hookspecs import method_hook
 from mvbench.nn import MultiViewAutoencoder, adam, autocast, minibatches, torch_generator
-from mvbench.options import Option, resolve_options
+from mvbench.options import Option, options_class
 from mvbench.specs import MethodInput, MethodOutput, MethodSpec, Variant
 from mvbench.training import BatchSource, Trainer
 from mvbench_plugins.methods.dsimvc_parts import (
@@ -142,49 +141,17 @@ VARIANTS = {
 }
 
 
-@dataclass(frozen=True)
-class Config:
-    """The resolved options, typed."""
+Config = options_class("Config", OPTIONS, owner="method 'dsimvc'")
 
-    pretrain_epochs: int
-    neighbour_mse_epochs: int
-    initial_epochs: int
-    iterations: int
-    batch_size: int
-    lr: float
-    meta_lr: float
-    wnet_lr: float
-    wnet_hidden: int
-    hidden: tuple[int, ...]
-    feature_dim: int
-    high_dim: int
-    spectral_r: float
-    label_temperature: float
-    knn_k: int
-    topk: int
-    weighting: str
-    reimpute: str
-    reimpute_momentum: float
-    inc_feature_scale: str
-    label_negatives: str
-    infer_views: str
-    scale_fit: str
-    neighbour_drop_last: bool
-    feature_term: bool
-    label_term: bool
-    balance: bool
 
-    @classmethod
-    def from_options(cls, options: Mapping[str, Any] | None) -> Config:
-        return cls(**resolve_options(OPTIONS, options, owner="method 'dsimvc'"))
-
-    def losses(self) -> DsimvcLosses:
-        return DsimvcLosses(
-            feature_term=self.feature_term, label_term=self.label_term, balance=self.balance,
-            same_view_negatives=self.label_negatives == "same_view",
-            label_temperature=self.label_temperature, spectral_r=self.spectral_r,
-            feature_scale_by_batch=self.inc_feature_scale == "xB",
-        )
+def loss_settings(cfg: Config) -> DsimvcLosses:
+    """The loss switches and constants that the parts module needs, from the options."""
+    return DsimvcLosses(
+        feature_term=cfg.feature_term, label_term=cfg.label_term, balance=cfg.balance,
+        same_view_negatives=cfg.label_negatives == "same_view",
+        label_temperature=cfg.label_temperature, spectral_r=cfg.spectral_r,
+        feature_scale_by_batch=cfg.inc_feature_scale == "xB",
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -268,7 +235,7 @@ def train_neighbour_net(net: DsimvcNet, views: Sequence[Tensor], complete: Tenso
     """Nb: ``neighbour_mse_epochs`` of MSE (partial batches kept), then ``initial_epochs`` of
     L_C (partial batches dropped), one Adam for both."""
     optimizer = adam(net.parameters(), lr=cfg.lr)
-    losses = cfg.losses()
+    losses = loss_settings(cfg)
 
     def mse_step(idx: Tensor) -> dict[str, Tensor]:
         xs = [x[idx] for x in views]
@@ -425,7 +392,7 @@ def fit_predict(inp: MethodInput) -> MethodOutput:
         trainer.timed("imputation", lambda: imputer.from_network(neighbour_net))
         del neighbour_net
 
-    ctx = StepContext(model=model, model_optimizer=adam(model.parameters(), lr=cfg.lr), losses=cfg.losses(),
+    ctx = StepContext(model=model, model_optimizer=adam(model.parameters(), lr=cfg.lr), losses=loss_settings(cfg),
                       precision=inp.precision, weight_net=weight_net, meta_lr=cfg.meta_lr,
                       weight_optimizer=adam(weight_net.parameters(), lr=cfg.wnet_lr) if weight_net else None)
     diagnostics = train_bilevel(ctx, imputer, complete, incomplete, cfg, generator, trainer)
@@ -457,11 +424,8 @@ SPEC = MethodSpec(
     options=OPTIONS,
     handles_missing=True,
     presets=PRESETS,
-    version=1,
     variants=VARIANTS,
 )
 
 
-@hookimpl
-def mvbench_methods() -> list[MethodSpec]:
-    return [SPEC]
+mvbench_methods = method_hook(SPEC)

@@ -26,17 +26,16 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from mvbench.hookspecs import hookimpl
+from mvbench.hookspecs import method_hook
 from mvbench.nn import autocast, kmeans, torch_generator
-from mvbench.options import Option, resolve_options
+from mvbench.options import Option, options_class
 from mvbench.specs import MethodInput, MethodOutput, MethodSpec, Variant
 from mvbench.training import Trainer, shuffled_batches
 from mvbench_plugins.methods.gcfaggmvc_parts import (
@@ -119,35 +118,7 @@ VARIANTS = {
 }
 
 
-@dataclass(frozen=True)
-class Config:
-    """The resolved options, typed."""
-
-    pre_epochs: int
-    fine_tune_epochs: int
-    lr: float
-    weight_decay: float
-    batch_size: int
-    hidden: tuple[int, ...]
-    feature_dim: int
-    high_dim: int
-    ffn_dim: int
-    dropout: float
-    tau: float
-    lambda_c: float
-    sg_weight: str
-    detach_S: bool
-    attn_input: str
-    gcfagg_block: str
-    aggregation: str
-    recon_in_finetune: bool
-    eval_batches: str
-    eval_batch_size: int
-    kmeans_n_init: int
-
-    @classmethod
-    def from_options(cls, options: Mapping[str, Any] | None) -> Config:
-        return cls(**resolve_options(OPTIONS, options, owner=f"method {NAME!r}"))
+Config = options_class("Config", OPTIONS, owner=f"method {NAME!r}")
 
 
 def build_model(dims: Sequence[int], cfg: Config) -> GCFAggNet:
@@ -309,11 +280,8 @@ SPEC = MethodSpec(
     options=OPTIONS,
     handles_missing=False,
     presets=PRESETS,
-    version=1,
     variants=VARIANTS,
 )
 
 
-@hookimpl
-def mvbench_methods() -> list[MethodSpec]:
-    return [SPEC]
+mvbench_methods = method_hook(SPEC)

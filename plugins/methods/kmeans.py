@@ -9,7 +9,7 @@ import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.preprocessing import StandardScaler
 
-from mvbench.hookspecs import hookimpl
+from mvbench.hookspecs import method_hook
 from mvbench.options import Option
 from mvbench.specs import MethodInput, MethodOutput, MethodSpec
 
@@ -43,6 +43,4 @@ SPEC = MethodSpec(
 )
 
 
-@hookimpl
-def mvbench_methods() -> list[MethodSpec]:
-    return [SPEC]
+mvbench_methods = method_hook(SPEC)

@@ -26,7 +26,7 @@ ours (seeded, 10 restarts) rather than scikit-learn's.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,9 +35,9 @@ import torch
 from torch import Tensor
 
 from mvbench.errors import MvbenchError
-from mvbench.hookspecs import hookimpl
+from mvbench.hookspecs import method_hook
 from mvbench.nn import autocast, kmeans, minibatches, torch_generator
-from mvbench.options import Option, resolve_options
+from mvbench.options import Option, options_class
 from mvbench.specs import MethodInput, MethodOutput, MethodSpec, Variant
 from mvbench.training import Step, Trainer
 from mvbench_plugins.methods.proimp_parts import (
@@ -111,41 +111,16 @@ VARIANTS = {
 }
 
 
-@dataclass(frozen=True)
-class Config:
-    """The resolved options, typed."""
+Config = options_class("Config", OPTIONS, owner="method 'proimp'")
 
-    views: tuple[int, ...]
-    hidden: tuple[int, ...]
-    activations: tuple[str, ...]
-    dim: int
-    dropout: float
-    batch_size: int
-    lr: float
-    epochs: int
-    pretrain_epochs: int
-    tau_ins: float
-    tau_pro: float
-    use_pro: bool
-    use_reg: bool
-    reg_balance: float
-    reg_sharp: float
-    pro_peak: float
-    impute: str
-    impute_residual: bool
-    match_update: str
-    norm_stats: str
-    kmeans_n_init: int
 
-    @classmethod
-    def from_options(cls, options: Mapping[str, Any] | None) -> Config:
-        values = resolve_options(OPTIONS, options, owner="method 'proimp'")
-        acts = tuple(values["activations"])
-        if len(acts) == 1:
-            values["activations"] = acts * 2
-        elif len(acts) != 2:
-            raise MvbenchError(f"proimp: activations needs 1 or 2 values, got {list(acts)}")
-        return cls(**values)
+def view_activations(activations: tuple[str, ...]) -> tuple[str, str]:
+    """The two views' encoder activations: one value serves both."""
+    if len(activations) == 1:
+        return activations * 2
+    if len(activations) != 2:
+        raise MvbenchError(f"proimp: activations needs 1 or 2 values, got {list(activations)}")
+    return activations
 
 
 # --- data ------------------------------------------------------------------------------------
@@ -272,6 +247,7 @@ def readout(model: ProImpNet, xs: Sequence[Tensor], mask: Tensor, matching: Tens
 def fit_predict(inp: MethodInput) -> MethodOutput:
     """Train ProImp on the complete pairs of its two views and cluster all N samples."""
     cfg = Config.from_options(inp.options)
+    activations = view_activations(cfg.activations)  # option errors before data errors
     device = inp.device
     autocast(device, inp.precision)  # rejects an unknown precision before any work
     views = check_views(cfg.views, len(inp.views))
@@ -287,7 +263,7 @@ def fit_predict(inp: MethodInput) -> MethodOutput:
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(inp.seed_for("init"))
         model = ProImpNet([x.shape[1] for x in xs], k, hidden=cfg.hidden, dim=cfg.dim,
-                          activations=cfg.activations, dropout=cfg.dropout).to(device)
+                          activations=activations, dropout=cfg.dropout).to(device)
         torch.manual_seed(inp.seed_for("dropout"))
         generator = torch_generator(inp.seed_for("batches"))
         trainer = Trainer.with_adam(model, inp.progress, lr=cfg.lr,
@@ -342,11 +318,8 @@ SPEC = MethodSpec(
     options=OPTIONS,
     handles_missing=True,
     presets=PRESETS,
-    version=1,
     variants=VARIANTS,
 )
 
 
-@hookimpl
-def mvbench_methods() -> list[MethodSpec]:
-    return [SPEC]
+mvbench_methods = method_hook(SPEC)

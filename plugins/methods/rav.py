@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mvbench.degeneracy import DIAGNOSTICS_KEY, diagnostics
-from mvbench.hookspecs import hookimpl
+from mvbench.hookspecs import method_hook
 from mvbench.nn import MultiViewAutoencoder, autocast, torch_generator
 from mvbench.options import Option
 from mvbench.specs import MethodInput, MethodOutput, MethodSpec, Variant
@@ -259,6 +259,4 @@ SPEC = MethodSpec(
 )
 
 
-@hookimpl
-def mvbench_methods() -> list[MethodSpec]:
-    return [SPEC]
+mvbench_methods = method_hook(SPEC)

@@ -2,7 +2,8 @@
 
 Each manifest entry becomes a :class:`DatasetSpec` whose ``summary`` carries every manifest
 fact (N/V/K, file, checksum, URLs, layout, published results) so listings need no loading.
-Loading finds the file in the data directory, checks its sha256, reads it with
+Loading finds the file in the data directory (downloading it on first use, see
+:func:`mvbench.data.fetch.find_or_fetch`), checks its sha256, reads it with
 :mod:`mvbench.data.matfile` in the manifest's layout, checks the facts and preprocesses the views.
 """
 
@@ -15,7 +16,7 @@ from typing import Any
 
 from mvbench import toml
 from mvbench.errors import MvbenchError
-from mvbench.data.fetch import locate, missing_file_message, verify_file
+from mvbench.data.fetch import find_or_fetch, verify_file
 from mvbench.hookspecs import hookimpl
 from mvbench.data.matfile import load_mat
 from mvbench.options import Option, resolve_options
@@ -64,10 +65,8 @@ def load_entry(entry: Mapping[str, Any], options: Mapping[str, Any], data_dir: s
     if "file" not in entry:
         raise MvbenchError(f"dataset {name!r} has no known file; load your copy by path "
                            f"(--dataset path/to/file.mat)")
-    path = locate(entry["file"], data_dir)
-    if path is None:
-        raise MvbenchError(missing_file_message(name, entry["file"], entry.get("urls", []),
-                                                entry.get("source", ""), data_dir))
+    path = find_or_fetch(entry["file"], entry.get("sha256"), entry.get("urls", []), name,
+                         entry.get("source", ""), data_dir)
     checked = bool(opts["verify"] and entry.get("sha256"))
     if checked:
         verify_file(path, entry["sha256"], name)

@@ -16,10 +16,10 @@ the other.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pandas as pd
 import torch
@@ -30,9 +30,8 @@ from mvbench.leaderboard import Leaderboard, build, cell_rows, current_versions
 from mvbench.metrics import METRICS
 from mvbench.registry import Registry, get_registry
 from mvbench.results import RECORDS_FILE, latest_records, read_records, write_summary
-from mvbench.runner import ResolvedTrial, Settings, Trial, run_trials
+from mvbench.runner import Settings, Trial
 from mvbench.selection import parse_selection, select
-from mvbench.specs import Progress
 from mvbench.sweep import (PlannedTrial, SweepTrial, adhoc_name, expand, keyed, mark, pin_threads, plan,
                            run_sweep, suite_settings, to_run)
 from mvbench.suite import load_suite
@@ -99,46 +98,50 @@ def run_trials_for(registry: Registry, *, method: str | None, dataset: str | Non
 
 @dataclass
 class RunPlan:
-    """A run's trials, keyed, with the earlier ok record of each trial already done in the
-    folder: those are not run again and the summary counts each trial once."""
+    """A run as a sweep of one cell: its trials, keyed and marked from the records already in
+    the folder, with the earlier ok record of each done trial (those are not run again, and the
+    summary counts each trial once)."""
 
     out_dir: Path
-    trials: list[Trial]
-    keys: list[str]
+    planned: list[PlannedTrial]
     done: dict[str, dict[str, Any]]
 
     @property
-    def pending(self) -> list[Trial]:
-        return [trial for trial, key in zip(self.trials, self.keys) if key not in self.done]
+    def results_file(self) -> Path:
+        return self.out_dir / RECORDS_FILE
+
+    @property
+    def pending(self) -> list[PlannedTrial]:
+        """The trials to run: not yet recorded ok (a failed trial runs again)."""
+        return to_run(self.planned, retry_failed=True)
 
     def ordered(self, new: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """One record per trial, in the trials' order: the new one, else the earlier one."""
         by_key = {**self.done, **{r["trial_key"]: dict(r) for r in new}}
-        return [by_key[key] for key in self.keys if key in by_key]
+        return [by_key[p.key] for p in self.planned if p.key in by_key]
 
 
 def plan_run(trials: Sequence[Trial], settings: Settings, registry: Registry, out_dir: Path) -> RunPlan:
     """Key the trials (resolving every option first, so a typo fails before any training) and
-    find those already recorded ok in ``out_dir``."""
-    planned = plan([SweepTrial(t, t.dataset, None) for t in trials], registry, settings)
-    ok = {r["trial_key"]: dict(r) for r in latest_records(read_records(out_dir / RECORDS_FILE))
-          if r.get("status") == "ok" and "trial_key" in r}
-    keys = [p.key for p in planned]
-    return RunPlan(out_dir, [p.trial for p in planned], keys, {k: ok[k] for k in keys if k in ok})
+    mark those already recorded ok in ``out_dir``."""
+    found = read_records(out_dir / RECORDS_FILE)
+    planned = plan([SweepTrial(t, t.dataset, None) for t in trials], registry, settings, found)
+    ok = {r["trial_key"]: dict(r) for r in latest_records(found) if r.get("status") == "ok" and "trial_key" in r}
+    return RunPlan(out_dir, planned, {p.key: ok[p.key] for p in planned if p.key in ok})
 
 
-def execute_run(run_plan: RunPlan, settings: Settings, registry: Registry, *,
-                progress_factory: Callable[[ResolvedTrial], Progress] | None = None,
-                on_record: Callable[[dict[str, Any]], None] | None = None) -> tuple[list[dict[str, Any]], Path]:
-    """Run the pending trials of ``run_plan`` and rewrite the folder's summary (also after
-    Ctrl-C, for the trials that finished). Returns one record per trial and the summary path."""
+def execute_run(run_plan: RunPlan,
+                drive: Callable[[Sequence[PlannedTrial]], list[dict[str, Any]]]) -> tuple[list[dict[str, Any]], Path | None]:
+    """Run the pending trials of ``run_plan`` with ``drive`` (:func:`mvbench.sweep.run_sweep`
+    with an executor, or the CLI's display around it), then rewrite the folder's summary (also
+    after Ctrl-C, for the trials that finished). Returns one record per trial and the summary
+    path (None when the folder has no records)."""
     new: list[dict[str, Any]] = []
     try:
         if run_plan.pending:
-            new = run_trials(run_plan.pending, settings, registry, run_plan.out_dir,
-                             progress_factory=progress_factory, on_record=on_record)
+            new = drive(run_plan.pending)
     finally:
-        results_file = run_plan.out_dir / RECORDS_FILE
+        results_file = run_plan.results_file
         summary = write_summary(run_plan.out_dir, read_records(results_file)) if results_file.exists() else None
     return run_plan.ordered(new), summary
 
@@ -147,17 +150,23 @@ def run(method: str | None = None, dataset: str = DEFAULT_DATASET, *, seeds: See
         missing: str | None = None, rate: float | None = None, view_rates: Sequence[float] | None = None,
         options: Mapping[str, Any] | None = None, dataset_options: Mapping[str, Any] | None = None,
         missing_options: Mapping[str, Any] | None = None, fill: str = "mean", device: str = "auto",
-        precision: str = "fp32", out: str | Path, data_dir: str | None = None,
+        precision: str = "fp32", out: str | Path, jobs: int | None = None, data_dir: str | None = None,
         plugins: Sequence[str] = (), save_labels: bool = False) -> pd.DataFrame:
     """``mvbench run``: seeded trials of one method on one dataset, recorded in ``out``
     (trials already recorded ok there are not rerun). Returns one row per trial
-    (see :func:`records`). ``options`` are the method's options (``--set``)."""
+    (see :func:`records`). ``options`` are the method's options (``--set``); ``jobs`` > 1 runs
+    trials in a local process pool."""
+    from mvbench.executors import make_executor
+
     registry = get_registry(tuple(plugins))
     trials = run_trials_for(registry, method=method, dataset=dataset, seeds=_seeds(seeds), missing=missing,
                             rate=rate, view_rates=list(view_rates) if view_rates is not None else None,
                             by_target=_by_target(options, dataset_options, missing_options), fill=fill)
     settings = Settings(device=device, precision=precision, data_dir=data_dir, save_labels=save_labels)
-    records_of_run, _ = execute_run(plan_run(trials, settings, registry, Path(out)), settings, registry)
+    run_plan = plan_run(trials, settings, registry, Path(out))
+    executor = make_executor(jobs=jobs)
+    records_of_run, _ = execute_run(run_plan, lambda pending: run_sweep(
+        pending, settings, tuple(plugins), executor, run_plan.results_file, suite=None))
     return records_frame(records_of_run)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import signal
 import sys
 import threading
@@ -71,6 +72,9 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     parser.add_argument("--data-dir", default=None, metavar="DIR",
                         help="folder with dataset files (default: $MVBENCH_DATA, then the user "
                              "cache folder)")
+    parser.add_argument("--offline", action="store_true",
+                        help="never download a dataset file on first use: an absent one stops the "
+                             "command before any trial (also $MVBENCH_OFFLINE=1)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     wanted = SUBCOMMANDS.get(command_in(argv) or "", (None, ""))[0]
     for name, (module, help_text) in SUBCOMMANDS.items():
@@ -93,6 +97,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "handler", None):
         parser.print_help()
         return 0
+    if getattr(args, "offline", False):
+        from mvbench.data.fetch import OFFLINE_ENV  # imported here: pooch is not needed for --help
+
+        os.environ[OFFLINE_ENV] = "1"  # also read by the worker processes, which inherit it
     previous = _stop_like_ctrl_c_on_sigterm()
     try:
         return int(args.handler(args) or 0)

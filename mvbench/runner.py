@@ -12,9 +12,8 @@ import json
 import resource
 import time
 import traceback
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -34,7 +33,7 @@ from mvbench.data.preprocessing import preprocess_views
 from mvbench.provenance import versions
 from mvbench.records import SCHEMA_VERSION
 from mvbench.registry import Registry
-from mvbench.results import OUTPUTS_KEY, RECORDS_FILE, append_record
+from mvbench.results import OUTPUTS_KEY
 from mvbench.seeding import seed_everything
 from mvbench.specs import (FEATURES_EXTRA, Dataset, DatasetSpec, MethodInput, MethodSpec, MissingnessSpec,
                            Progress)
@@ -325,24 +324,3 @@ def run_resolved(resolved: ResolvedTrial, settings: Settings, cache: DatasetCach
         record["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
         record["peak_gpu_reserved_mb"] = round(torch.cuda.max_memory_reserved(device) / 2**20, 1)
     return record
-
-
-def run_trials(trials: Iterable[Trial], settings: Settings, registry: Registry, out_dir: Path,
-               *, progress_factory: Callable[[ResolvedTrial], Progress] | None = None,
-               on_record: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
-    """Resolve all trials first (so a typo fails before any training), then run them in order,
-    appending each record to ``out_dir/trials.jsonl`` as soon as it is finished."""
-    resolved = [resolve(t, registry) for t in trials]
-    check_precision(settings.precision, resolve_device(settings.device))
-    cache = preflight(resolved, settings.data_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)  # a bad --out fails now, not after the first trial
-    records = []
-    for item in resolved:
-        progress = progress_factory(item) if progress_factory else None
-        record = run_resolved(item, settings, cache, progress)
-        append_record(out_dir / RECORDS_FILE, record)
-        registry.trial_finished(record)
-        records.append(record)
-        if on_record:
-            on_record(record)
-    return records

@@ -128,7 +128,7 @@ def plan(items: Sequence[SweepTrial], registry: Registry, settings: Settings,
     """Key every trial for the settings' device and precision (resolving all options first,
     so a typo fails before any training) and mark it done, failed or left from ``records``."""
     device = resolve_device(settings.device)
-    return mark(keyed(items, registry, device, check_precision(settings.precision)), records)
+    return mark(keyed(items, registry, device, check_precision(settings.precision, device)), records)
 
 
 def keyed(items: Sequence[SweepTrial], registry: Registry, device: torch.device,
@@ -174,11 +174,14 @@ def adhoc_name(planned: Sequence[PlannedTrial], registry: Registry, settings: Se
 def run_sweep(planned: Sequence[PlannedTrial], settings: Settings, plugins: Sequence[str],
               executor: Executor, results_file: Path, *, suite: str | None,
               on_record: Callable[[dict[str, Any]], None] | None = None,
-              on_skipped: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
+              on_skipped: Callable[[int], None] | None = None,
+              on_start: Callable[[list[str]], None] | None = None) -> list[dict[str, Any]]:
     """Run ``planned`` through ``executor``; each record is appended to ``results_file`` the
     moment it is reported, tagged with the suite name. Trials that another live process has
     claimed in the same results file, or that it recorded meanwhile, are left to it
-    (``on_skipped`` gets their count), so two sweeps never run one trial twice."""
+    (``on_skipped`` gets their count), so two sweeps never run one trial twice. ``on_start`` gets
+    the keys of the trials this process runs, once the datasets are loaded (and downloaded, which
+    shows its own progress bar), just before the first trial runs."""
     registry = get_registry(tuple(plugins))
     preflight([resolve(p.trial, registry) for p in planned], settings.data_dir)
     results_file.parent.mkdir(parents=True, exist_ok=True)  # a bad --out fails before any trial
@@ -198,6 +201,8 @@ def run_sweep(planned: Sequence[PlannedTrial], settings: Settings, plugins: Sequ
             on_record(record)
 
     try:
+        if on_start:
+            on_start([p.key for p in planned])
         executor.run([p.trial for p in planned], settings, plugins, finished)
     finally:
         release(results_file)

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import http.server
 import os
 import re
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -179,26 +176,8 @@ def test_hashes_are_cached_by_path_size_and_mtime(tmp_path, monkeypatch):
 # --- fetching from a local server ----------------------------------------------------------
 
 
-@pytest.fixture
-def server(tmp_path, monkeypatch):
-    """An HTTP server on 127.0.0.1 serving tmp_path/served; yields (folder, base URL)."""
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    served = tmp_path / "served"
-    served.mkdir()
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
-    handler.log_message = lambda *args: None
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield served, f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
-
-
 def test_fetch_verifies_and_never_leaves_a_bad_file(server, tmp_path):
-    served, base = server
+    served, base, _ = server
     blob = os.urandom(200_000)
     (served / "remote.mat").write_bytes(blob)
     good = hashlib.sha256(blob).hexdigest()

@@ -9,16 +9,15 @@ import numpy as np
 import pytest
 import torch
 
-import mvbench_testplugins
 from mvbench.degeneracy import (DIAGNOSTICS_KEY, EMBEDDING_RELATIVE_STD_MIN, FLAT_MIN_EPOCHS, FLAT_RELATIVE,
                                 UNIFORM_MARGIN, degeneracy_reasons, diagnostics)
 from mvbench.leaderboard import build
 from mvbench.leaderboard_render import DEGENERATE_FOOTNOTE, markdown
 from mvbench.progress import QuietProgress
-from mvbench.registry import build_registry
-from mvbench.runner import Settings, Trial, run_trials
+from mvbench.runner import Trial
 from mvbench.specs import MethodInput
 from mvbench_plugins.methods import dimvc_hia, mflvc, rav
+from run_helpers import run_trials
 
 SMALL = {"samples": "60", "dims": "5"}
 HEALTHY = np.arange(60) % 3
@@ -118,15 +117,10 @@ def test_deep_methods_report_diagnostics(name):
 # --- records, run and sweep output, leaderboards -------------------------------------------
 
 @pytest.fixture(scope="module")
-def registry():
-    return build_registry(objects=[("testplugins", mvbench_testplugins)])
-
-
-@pytest.fixture(scope="module")
-def records(registry, tmp_path_factory):
+def records(tmp_path_factory):
     trials = [Trial(method=method, dataset="synthetic", seed=seed, dataset_options=SMALL)
               for method in ("one-cluster", "constant-embedding", "kmeans") for seed in (0, 1)]
-    return run_trials(trials, Settings(device="cpu"), registry, tmp_path_factory.mktemp("degenerate"))
+    return run_trials(trials, tmp_path_factory.mktemp("degenerate"))
 
 
 def test_records_carry_the_reasons_and_keep_their_metrics(records):

@@ -45,11 +45,10 @@ def test_a_record_from_a_newer_mvbench_is_a_clear_error(tmp_path):
 
 
 def test_a_fresh_record_has_only_declared_fields(tmp_path):
-    from mvbench.registry import get_registry
-    from mvbench.runner import Settings, Trial, run_trials
+    from mvbench.runner import Trial
+    from run_helpers import run_trials
 
     (record,) = run_trials([Trial(method="kmeans", dataset="synthetic", seed=0,
-                                  dataset_options={"samples": 40})], Settings(device="cpu"),
-                           get_registry(), tmp_path)
+                                  dataset_options={"samples": 40})], tmp_path, plugins=())
     assert record["schema_version"] == SCHEMA_VERSION and record["status"] == "ok"
     assert set(record) <= set(get_type_hints(TrialRecord)), set(record) - set(get_type_hints(TrialRecord))

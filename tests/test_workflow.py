@@ -1,7 +1,7 @@
 """A researcher's workflow: nothing that silently misleads (default missingness of datasets that
 ship a pattern, resuming runs, one meaning per flag, suites found from anywhere, loud plugin and
-method failures, logs without a terminal, a fast --help), method selectors, time estimates,
-saved labels and trial plots."""
+method failures, logs without a terminal, a fast --help), method selectors, saved labels and
+trial plots (time estimates: test_estimate.py)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,6 @@ from mvbench import api
 from mvbench.adhoc import option_set_name, parse_selectors
 from mvbench.cli import SUBCOMMANDS, build_parser
 from mvbench.commands.listing import options_table
-from mvbench.commands.sweep import time_estimate
 from mvbench.errors import MvbenchError
 from mvbench.leaderboard_render import _series, plot_dataset
 from mvbench.registry import get_registry
@@ -245,24 +244,6 @@ def test_an_adhoc_sweep_compares_a_variant_with_a_baseline(cli, tmp_path):
                          "--out", str(tmp_path), "--dry-run")
     assert "kmeans[n_init=1]" in out  # not eaten as rich markup
     assert "bad" not in err
-
-
-# --- sweep --dry-run estimates the time left ----------------------------------------------
-
-def test_dry_run_estimates_the_time_left_from_finished_trials(tmp_path):
-    registry = get_registry()
-    prepared = api.prepare_sweep(registry, methods="kmeans,rav", datasets=["synthetic"], seeds=[0, 1],
-                                 out=tmp_path)
-    finished = [{"status": "ok", "method": "kmeans", "dataset": "synthetic", "wall_time": t} for t in (10, 20, 60)]
-    text = time_estimate(prepared.pending, finished, registry, tmp_path / RECORDS_FILE)
-    assert text.startswith("estimated time left: at least 40 s for 2 of 4 trials (the median wall time")
-    assert text.endswith("no finished trial to go by for rav on synthetic (2)")
-    finished.append({"status": "ok", "method": "rav", "dataset": "synthetic", "wall_time": 3000})
-    assert time_estimate(prepared.pending, finished, registry, tmp_path).startswith(
-        "estimated time left: about 1 h 41 min for 4 trials")
-    assert time_estimate(prepared.pending, [], registry, tmp_path / RECORDS_FILE) == (
-        f"cannot estimate the time left: no finished trial of the same method and dataset in "
-        f"{tmp_path / RECORDS_FILE}")
 
 
 # --- saved labels and trial plots ---------------------------------------------------------

@@ -1,5 +1,6 @@
 """``mvbench run``: seeded trials of one method on one dataset, with a per-seed table and
-mean +- std."""
+mean +- std. A run is a sweep of one cell: its trials go through the sweep's driver
+(:func:`mvbench.sweep.run_sweep`) and executors, into ``--out``, which it resumes."""
 
 from __future__ import annotations
 
@@ -8,22 +9,21 @@ import math
 from pathlib import Path
 from typing import Any
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.markup import escape
 from rich.table import Table
 
 from mvbench.adhoc import default_mechanism
-from mvbench.api import DEFAULT_DATASET, RunPlan, execute_run, plan_run, run_trials_for
+from mvbench.api import DEFAULT_DATASET, execute_run, plan_run, run_trials_for
 from mvbench.console import console
 from mvbench.errors import MvbenchError
+from mvbench.executors import add_parallel_arguments, executor_from_args
 from mvbench.metrics import METRICS
-from mvbench.progress import RichTrialProgress
 from mvbench.registry import Registry
 from mvbench.results import RECORDS_FILE, aggregate
 from mvbench.runner import Settings, Trial
 from mvbench.commands.common import (add_trial_arguments, default_out_dir, first_line, parse_seeds,
                                      parse_settings, registry_from, traceback_hint)
-from mvbench.commands.sweep import record_line
+from mvbench.commands.sweep import run_with_display
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -48,6 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="results folder (default: mvbench-results/run-TIMESTAMP); records are "
                              "appended to DIR/trials.jsonl, the summary to DIR/summary.csv; trials "
                              "already recorded ok in DIR are not rerun")
+    add_parallel_arguments(parser)  # --executor, --jobs, --gpus, --trials-per-gpu, --address
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress display")
     parser.set_defaults(handler=handle)
 
@@ -71,9 +72,13 @@ def handle(args: argparse.Namespace) -> int:
         console.print(f"resuming {out_dir}: {len(run_plan.done)} of {len(trials)} trials are already recorded "
                       f"ok there and are not rerun (the summary counts each trial once)",
                       highlight=False, soft_wrap=True)
-    records, summary = _run_with_display(run_plan, settings, registry, quiet=args.quiet)
-    console.print(results_table(records))
-    console.print(f"records: {out_dir / RECORDS_FILE}  summary: {summary}", highlight=False, soft_wrap=True)
+    records, summary = execute_run(run_plan, lambda pending: run_with_display(
+        pending, settings, tuple(args.plugin), run_plan.results_file, None, quiet=args.quiet,
+        make_executor=lambda factory: executor_from_args(args, factory)))
+    if records:  # none when another process holds every trial of the run
+        console.print(results_table(records))
+    console.print(f"records: {out_dir / RECORDS_FILE}" + (f"  summary: {summary}" if summary else ""),
+                  highlight=False, soft_wrap=True)
     failed = [r for r in records if r["status"] != "ok"]
     for record in failed:
         console.print(f"[red]seed {record['seed']} failed:[/] {escape(first_line(record.get('error')))}",
@@ -86,7 +91,7 @@ def handle(args: argparse.Namespace) -> int:
             reasons = escape("; ".join(record["degenerate"]))
             console.print(f"[yellow]seed {record['seed']} degenerate:[/] {reasons}", highlight=False,
                           soft_wrap=True)
-    return 1 if len(failed) == len(records) else 0
+    return 1 if records and len(failed) == len(records) else 0  # none: another process runs them all
 
 
 def missing_note(registry: Registry, trial: Trial, *, explicit: bool) -> str | None:
@@ -99,34 +104,6 @@ def missing_note(registry: Registry, trial: Trial, *, explicit: bool) -> str | N
                 f"with --missing {default}; --missing none runs it as complete data")
     return (f"note: {trial.dataset} ships its missing-view pattern (its default, --missing {default}); this "
             f"run uses --missing {trial.missing} instead, and its records say so (dataset_default_missing)")
-
-
-def _run_with_display(run_plan: RunPlan, settings: Settings, registry: Registry,
-                      *, quiet: bool) -> tuple[list[dict[str, Any]], Path]:
-    """Run the pending trials with a progress display and a line per finished seed (which stays
-    in a log without a terminal); returns one record per trial and the summary path."""
-    pending = run_plan.pending
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), console=console, disable=quiet, transient=True)
-    with progress:
-        overall = progress.add_task("trials", total=len(pending))
-        current: list[RichTrialProgress] = []
-
-        def make_progress(resolved: Any) -> RichTrialProgress:
-            progress.update(overall, description=f"trials ({resolved.method.name} on "
-                                                 f"{resolved.dataset_name}, seed {resolved.trial.seed})")
-            current.append(RichTrialProgress(progress))
-            return current[-1]
-
-        def finished(record: dict[str, Any]) -> None:
-            current.pop().close()
-            progress.advance(overall)
-            if not quiet:
-                done = int(progress.tasks[overall].completed)
-                console.print(f"[{done}/{len(pending)}] {record_line(record)}", highlight=False, markup=False,
-                              soft_wrap=True)
-
-        return execute_run(run_plan, settings, registry, progress_factory=make_progress, on_record=finished)
 
 
 def _fmt(value: float, digits: int = 4) -> str:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import statistics
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,11 +14,13 @@ from rich.table import Table
 
 from mvbench.api import prepare_sweep
 from mvbench.console import console
+from mvbench.device import resolve_device
 from mvbench.errors import MvbenchError
+from mvbench.estimate import Countdown, TimeLeftColumn, describe, finished_times, trial_seconds
 from mvbench.progress import RichTrialProgress
-from mvbench.registry import Registry
-from mvbench.results import options_label, read_records
-from mvbench.runner import ResolvedTrial, Settings, resolve
+from mvbench.registry import get_registry
+from mvbench.results import options_label
+from mvbench.runner import ResolvedTrial, Settings
 from mvbench.sweep import DONE, FAILED, LEFT, Executor, PlannedTrial, run_sweep
 from mvbench.executors import add_parallel_arguments, executor_from_args
 from mvbench.commands.common import (add_trial_arguments, first_line, parse_seeds, parse_settings, registry_from,
@@ -103,8 +104,10 @@ def handle(args: argparse.Namespace) -> int:
         console.print(plan_table(planned, title=f"{name or 'ad-hoc sweep'}: {results_file}"))
         console.print(_plan_summary(planned, pending, args.retry_failed), highlight=False)
         if pending:
-            console.print(time_estimate(pending, read_records(results_file), registry, results_file),
-                          highlight=False, soft_wrap=True)
+            times = finished_times(results_file)
+            device = resolve_device(settings.device).type
+            console.print(describe(pending, trial_seconds(pending, registry, device, times), device, times.where),
+                          highlight=False, markup=False, soft_wrap=True)
         return 0
     console.print(_plan_summary(planned, pending, args.retry_failed), highlight=False)
     if not pending:
@@ -138,43 +141,82 @@ def handle(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+class TrialDisplay:
+    """What a command shows while trials run: a trials bar counting down the estimated time
+    left, an epochs bar for executors that take the progress factory, and a line per finished
+    trial (which stays in a terminal's scrollback and in a redirected log, where the transient
+    bars leave nothing). The bars appear once the trials start (:meth:`start`), after the
+    datasets are loaded, so that a dataset download shows its own bar first."""
+
+    def __init__(self, total: int, results_file: Path, seconds: Mapping[str, float | None], *,
+                 quiet: bool) -> None:
+        self.total, self.results_file, self.quiet = total, results_file, quiet
+        self.countdown = Countdown(seconds)
+        time_left = TimeLeftColumn(self.countdown)
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), time_left, console=console, disable=quiet,
+                                 transient=True)
+        self.overall = time_left.task_id = self.progress.add_task("trials", total=total)
+        self._current: list[RichTrialProgress] = []
+
+    def executor(self, make_executor: Callable[[ProgressFactory], Executor]) -> Executor:
+        """The executor, given the epochs bar's factory; the countdown spreads over its workers."""
+        executor = make_executor(self.make_progress)
+        # Ray without --jobs takes as many trials at once as the cluster has room for, which
+        # is unknown here: counted as one at a time, the time left errs long.
+        self.countdown.lanes = getattr(executor, "jobs", None) or 1
+        return executor
+
+    def start(self, keys: Sequence[str]) -> None:
+        """The trials of ``keys`` (those not left to another process) begin now."""
+        self.countdown.start(keys)
+        self.progress.start()
+
+    def stop(self) -> None:
+        self.progress.stop()
+
+    def make_progress(self, resolved: ResolvedTrial) -> RichTrialProgress:
+        trial = resolved.trial
+        name = escape(trial.option_set or resolved.method.name)  # "rav[a=1]" is not markup
+        self.progress.update(self.overall, description=f"trials ({name} on {resolved.dataset_name}, "
+                                                       f"{trial.missing}, seed {trial.seed})")
+        self._current.append(RichTrialProgress(self.progress))
+        return self._current[-1]
+
+    def finished(self, record: dict[str, Any]) -> None:
+        if self._current:
+            self._current.pop().close()
+        self.countdown.finished(record)
+        self.progress.advance(self.overall)
+        if not self.quiet:
+            done = int(self.progress.tasks[self.overall].completed)
+            console.print(f"[{done}/{self.total}] {record_line(record)}", highlight=False, markup=False,
+                          soft_wrap=True)
+
+    def skipped(self, count: int) -> None:
+        self.progress.update(self.overall, total=self.total - count)
+        console.print(f"{count} of these trials are claimed by another process writing "
+                      f"{self.results_file}; left to it", highlight=False, soft_wrap=True)
+
+
 def run_with_display(pending: Sequence[PlannedTrial], settings: Settings, plugins: Sequence[str],
                      results_file: Path, suite: str | None, *, quiet: bool,
                      make_executor: Callable[[ProgressFactory], Executor]) -> list[dict[str, Any]]:
-    """Run ``pending`` with a trials bar (and an epochs bar for executors that take the
-    progress factory), appending records to ``results_file``."""
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), console=console, disable=quiet, transient=True)
-    with progress:
-        overall = progress.add_task("trials", total=len(pending))
-        current: list[RichTrialProgress] = []
-
-        def make_progress(resolved: ResolvedTrial) -> RichTrialProgress:
-            trial = resolved.trial
-            name = escape(trial.option_set or resolved.method.name)  # "rav[a=1]" is not markup
-            progress.update(overall, description=f"trials ({name} on {resolved.dataset_name}, "
-                                                 f"{trial.missing}, seed {trial.seed})")
-            current.append(RichTrialProgress(progress))
-            return current[-1]
-
-        def finished(record: dict[str, Any]) -> None:
-            if current:
-                current.pop().close()
-            progress.advance(overall)
-            # One line per trial stays in a terminal's scrollback and in a redirected log,
-            # where the transient bars leave nothing.
-            if not quiet:
-                done = int(progress.tasks[overall].completed)
-                console.print(f"[{done}/{len(pending)}] {record_line(record)}", highlight=False, markup=False,
-                              soft_wrap=True)
-
-        def skipped(count: int) -> None:
-            progress.update(overall, total=len(pending) - count)
-            console.print(f"{count} of these trials are claimed by another process writing "
-                          f"{results_file}; left to it", highlight=False, soft_wrap=True)
-
-        return run_sweep(pending, settings, plugins, make_executor(make_progress), results_file,
-                         suite=suite, on_record=finished, on_skipped=skipped)
+    """Run ``pending`` through :func:`mvbench.sweep.run_sweep`, appending records to
+    ``results_file``: say up front how long the trials will take (:mod:`mvbench.estimate`),
+    then show them (:class:`TrialDisplay`)."""
+    times, device = finished_times(results_file), resolve_device(settings.device).type
+    seconds = trial_seconds(pending, get_registry(tuple(plugins)), device, times)
+    display = TrialDisplay(len(pending), results_file, seconds, quiet=quiet)
+    executor = display.executor(make_executor)
+    if not quiet:
+        console.print(describe(pending, seconds, device, times.where, display.countdown.lanes), highlight=False,
+                      markup=False, soft_wrap=True)
+    try:
+        return run_sweep(pending, settings, plugins, executor, results_file, suite=suite,
+                         on_record=display.finished, on_skipped=display.skipped, on_start=display.start)
+    finally:
+        display.stop()
 
 
 def record_line(record: dict[str, Any]) -> str:
@@ -189,43 +231,6 @@ def record_line(record: dict[str, Any]) -> str:
     degenerate = f"; degenerate: {'; '.join(record['degenerate'])}" if record.get("degenerate") else ""
     return (f"{what}: ACC {metrics.get('acc', float('nan')):.4f} NMI {metrics.get('nmi', float('nan')):.4f} "
             f"in {record.get('train_time', float('nan')):.0f} s{degenerate}")
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    minutes = round(seconds / 60)
-    return f"{minutes} min" if minutes < 90 else f"{minutes // 60} h {minutes % 60:02d} min"
-
-
-def time_estimate(pending: Sequence[PlannedTrial], records: Sequence[Mapping[str, Any]], registry: Registry,
-                  results_file: Path) -> str:
-    """The time the pending trials will take one after the other: each counts the median wall
-    time of the finished (ok) trials of the same method and dataset in ``records``; trials with
-    no such record are named, as nothing tells how long they take."""
-    times: dict[tuple[str, str], list[float]] = defaultdict(list)
-    for r in records:
-        taken = r.get("wall_time", r.get("train_time"))
-        if r.get("status") == "ok" and taken is not None:
-            times[(r["method"], r["dataset"])].append(float(taken))
-    total, covered, unknown = 0.0, 0, Counter()
-    for p in pending:
-        resolved = resolve(p.trial, registry)
-        cell = (resolved.method.name, resolved.dataset_name)
-        if times[cell]:
-            total += statistics.median(times[cell])
-            covered += 1
-        else:
-            unknown[cell] += 1
-    basis = "the median wall time of the finished trials of the same method and dataset; one trial at a time"
-    if not covered:
-        return (f"cannot estimate the time left: no finished trial of the same method and dataset in "
-                f"{results_file}")
-    if not unknown:
-        return f"estimated time left: about {_duration(total)} for {covered} trials ({basis})"
-    missing = ", ".join(f"{m} on {d} ({n})" for (m, d), n in unknown.items())
-    return (f"estimated time left: at least {_duration(total)} for {covered} of {len(pending)} trials ({basis}); "
-            f"no finished trial to go by for {missing}")
 
 
 def _cell(p: PlannedTrial) -> tuple[str, str, str, str]:

@@ -30,6 +30,7 @@ from mvbench.suite import load_suite
 
 SITE_DIR = "site"
 STYLE_FILE, SCRIPT_FILE = "site.css", "site.js"
+CD_PREFIX = "cd:"  # plot_files' key of a critical-difference diagram, beside the datasets' plots
 INDEX_PAGE, REPORT_PAGE = "index.html", "reproduction.html"
 SMOKE_NOTE = ("SMOKE suite: shortened epochs, to check that the grid runs; not a leaderboard, and its "
               "numbers do not describe the methods")
@@ -241,6 +242,17 @@ def board_body(board: Leaderboard, plots: Mapping[str, bytes], *, threads: str =
             data = base64.b64encode(plots[dataset]).decode("ascii")
             parts.append(f'<img alt="{escape(dataset)}: ACC and NMI of every row" '
                          f'src="data:image/png;base64,{data}">')
+    diagrams = sorted(key for key in plots if key.startswith(CD_PREFIX))
+    if diagrams:
+        parts.append('<h2 id="statistics">Statistics</h2>')
+        parts.append('<p class="note">Critical-difference diagrams written by <code>mvbench stats '
+                     f'{escape(board.name)}</code>: average ranks over the blocks (dataset and setting) in '
+                     "which every entry has results; entries joined by a bar are not separated by Nemenyi's "
+                     "test after Friedman's (the test is stated in the diagram's title).</p>")
+        for key in diagrams:
+            data = base64.b64encode(plots[key]).decode("ascii")
+            parts.append(f'<img alt="critical-difference diagram ({escape(key.removeprefix(CD_PREFIX))})" '
+                         f'src="data:image/png;base64,{data}">')
     return "\n".join(parts)
 
 
@@ -253,12 +265,16 @@ def board_page(board: Leaderboard, plots: Mapping[str, bytes], *, threads: str =
 
 
 def plot_files(board: Leaderboard, folder: Path) -> dict[str, bytes]:
-    """The board's PNG plots found in ``folder`` (``NAME_<dataset>.png``), by dataset."""
+    """The board's PNG plots found in ``folder``: ``NAME_<dataset>.png`` by dataset, and the
+    critical-difference diagrams of ``mvbench stats`` (``NAME_cd_<metric>.png``) by
+    ``CD_PREFIX + metric``."""
     out = {}
     for dataset in dict.fromkeys(board.table["dataset"]):
         path = folder / f"{board.name}_{safe_name(dataset)}.png"
         if path.is_file():
             out[dataset] = path.read_bytes()
+    for path in sorted(folder.glob(f"{board.name}_cd_*.png")):
+        out[CD_PREFIX + path.stem.removeprefix(f"{board.name}_cd_")] = path.read_bytes()
     return out
 
 

@@ -271,3 +271,15 @@ def test_each_page_loads_offline_sorts_and_highlights_in_chromium(boards, browse
         assert _column(browser, 0, 0) == [str(i) for i in range(1, len(before) + 1)]
         assert browser.js("document.querySelector('table.sortable').classList.contains('sorted')") is False
         assert browser.js("document.querySelector('img').naturalWidth") > 500  # the inlined plot decoded
+
+
+def test_a_boards_critical_difference_diagram_is_on_its_page(boards):
+    folder, registry = boards
+    png = Path(__file__).resolve().parents[1] / "leaderboards" / "ci_synthetic.png"
+    (folder / "paper_cd_acc.png").write_bytes(png.read_bytes())
+    page = build_site(folder, registry)["paper.html"]
+    assert '<h2 id="statistics">Statistics</h2>' in page
+    assert 'alt="critical-difference diagram (acc)"' in page
+    assert base64.b64encode(png.read_bytes()).decode("ascii") in page
+    (folder / "paper_cd_acc.png").unlink()
+    assert "Statistics" not in build_site(folder, registry)["paper.html"]

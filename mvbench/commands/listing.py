@@ -8,11 +8,11 @@ from typing import Any
 from rich.table import Table
 
 from mvbench.console import console
-from mvbench.errors import unknown_name
+from mvbench.errors import MvbenchError, unknown_name
 from mvbench.options import Option
 from mvbench.registry import Registry
 from mvbench.specs import MethodSpec
-from mvbench.commands.common import registry_from
+from mvbench.commands.common import parse_settings, registry_from
 
 KINDS = ("methods", "datasets", "missingness")
 
@@ -23,8 +23,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     lister.add_argument("kind", nargs="?", choices=KINDS, help="only this kind (default: all)")
     lister.set_defaults(handler=handle_list)
     shower = subparsers.add_parser("show", help="describe a method, dataset or missingness mechanism",
-                                   description="Print a plugin's description, citation and options.")
-    shower.add_argument("name", help="a method, dataset or missingness name")
+                                   description="Print a plugin's description, citation and options; for a dataset "
+                                               "file (.mat path), the layout a run finds in it and the "
+                                               "preprocessing it applies.")
+    shower.add_argument("name", help="a method, dataset or missingness name, or a dataset file (.mat path)")
+    shower.add_argument("--set", dest="settings", action="append", default=[], metavar="dataset.NAME=VALUE",
+                        help="a dataset file's option, as in run (e.g. dataset.preprocess=standardize)")
     shower.set_defaults(handler=handle_show)
 
 
@@ -110,6 +114,14 @@ def _find(registry: Registry, name: str) -> tuple[str, Any]:
 
 
 def handle_show(args: argparse.Namespace) -> int:
+    from mvbench.runner import is_path_dataset
+
+    settings = parse_settings(args.settings)
+    if is_path_dataset(args.name):
+        return _show_path(args.name, settings, args.data_dir)
+    if args.settings:
+        raise MvbenchError(f"show --set is for a dataset file given by path (e.g. data.mat), and "
+                           f"{args.name!r} is not one; drop --set")
     registry = registry_from(args)
     kind, spec = _find(registry, args.name)
     console.print(f"[bold]{spec.name}[/] ({kind}, from plugin "
@@ -140,4 +152,16 @@ def handle_show(args: argparse.Namespace) -> int:
         console.print(options_table(spec.options))
     else:
         console.print("no options")
+    return 0
+
+
+def _show_path(path: str, settings: dict[str, dict[str, Any]], data_dir: str | None) -> int:
+    """The layout a run finds in a dataset file and the preprocessing it will apply."""
+    from mvbench.data.pathdataset import PATH_OPTIONS, describe_path
+
+    if settings["method"] or settings["missing"]:
+        raise MvbenchError("mvbench show FILE takes only dataset.NAME=VALUE settings (the file's options)")
+    for line in describe_path(path, settings["dataset"], data_dir):
+        console.print(line, highlight=False, soft_wrap=True)
+    console.print(options_table(PATH_OPTIONS))
     return 0

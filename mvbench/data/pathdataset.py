@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from mvbench.data.datadir import resolve_data_dir
 from mvbench.errors import MvbenchError
 from mvbench.data.matfile import ORIENTATIONS, load_mat
@@ -21,7 +23,8 @@ PATH_OPTIONS = (
            "default: found automatically"),
     Option("orientation", "str", "auto", "rows = N x d, columns = d x N, auto = from the label count",
            choices=ORIENTATIONS),
-    Option("preprocess", "str", "none", "per-view feature scaling", choices=tuple(KINDS)),
+    Option("preprocess", "str", "none", "per-view feature scaling; none = the values as stored in the file "
+           "(README: why)", choices=tuple(KINDS)),
 )
 
 
@@ -55,3 +58,36 @@ def dataset_from_path(path: str | os.PathLike[str], options: Mapping[str, Any] |
         raw_views=contents.views,
         scaling=opts["preprocess"],
     )
+
+
+def describe_path(path: str | os.PathLike[str], options: Mapping[str, Any] | None = None,
+                  data_dir: str | os.PathLike[str] | None = None) -> list[str]:
+    """What a run on this file will use, one line each: the file, the layout found (views,
+    labels, orientation), each view's size and value range, the missing-view mask and the
+    preprocessing that will be applied (options: PATH_OPTIONS, as ``--set dataset.NAME=VALUE``)."""
+    file = find_path(str(path).removeprefix("mat:"), data_dir)
+    opts = resolve_options(PATH_OPTIONS, options, owner=f"dataset file {file.name!r}")
+    contents = load_mat(file, views=opts["views"], labels=opts["labels"], orientation=opts["orientation"])
+    n, observed = contents.n_samples, contents.observed
+    layout = {"rows": "N x d", "columns": "d x N, transposed", "mixed": "some views transposed"}
+    lines = [f"file: {file.resolve()}",
+             f"layout: {len(contents.views)} view{'s' * (len(contents.views) != 1)} "
+             f"({', '.join(contents.view_names)}); labels "
+             f"{contents.label_name}: {n} samples, {contents.n_clusters} classes; orientation "
+             f"{contents.orientation} ({layout[contents.orientation]})"]
+    for v, (name, x) in enumerate(zip(contents.view_names, contents.views)):
+        rows = x if observed is None else x[observed[:, v]]
+        values = (f"values in [{rows.min():.4g}, {rows.max():.4g}], "
+                  f"{np.count_nonzero(rows) / rows.size:.1%} non-zero" if rows.size else "no observed values")
+        lines.append(f"view {name}: {x.shape[1]} features, {values}")
+    if observed is None:
+        lines.append("missing views: none (every sample has every view)")
+    else:
+        lines.append(f"missing views: {'/'.join(contents.mask_names)} marks {int((~observed).any(axis=1).sum())} "
+                     f"of {n} samples incomplete; used with --missing file (a file given by path runs with "
+                     f"--missing none unless told, its missing rows then zeros taken as data)")
+    scaling = opts["preprocess"]
+    lines.append(f"preprocessing: {scaling} ({KINDS[scaling]})"
+                 + (" - the default for a file given by path; --set dataset.preprocess=minmax|standardize "
+                    "scales each feature of each view" if scaling == "none" else ""))
+    return lines

@@ -312,14 +312,17 @@ def test_a_board_never_mixes_method_versions():
     old = [{**base, "trial_key": f"old{s}", "seed": s} for s in range(2)]  # no version: version 1
     new = [{**base, "trial_key": f"new{s}", "seed": s, "method_version": 2,
             "metrics": {**base["metrics"], "acc": 0.9}} for s in range(2)]
-    bumped = _replace(registry, methods={**registry.methods,
-                                         "kmeans": _replace(registry.methods["kmeans"], version=2)})
+    def at_version(version: int):
+        return _replace(registry, methods={**registry.methods,
+                                           "kmeans": _replace(registry.methods["kmeans"], version=version)})
+
+    bumped = at_version(2)
     board = build("demo", old + new, bumped)
     assert list(board.table["method_version"]) == [2]
     assert board.table["acc_mean"].tolist() == [0.9] and board.table["n_seeds"].tolist() == [2]
     assert board.meta["left_out"] == "records of older method versions left out: 2 of kmeans version 1 (now 2)"
     # Without a bump, the unversioned records are version 1 and nothing is left out.
-    assert "left_out" not in build("demo", old, registry).meta
+    assert "left_out" not in build("demo", old, at_version(1)).meta
 
 
 def test_the_ci_check_is_exact_on_the_recording_cpu_and_tolerant_elsewhere():

@@ -274,7 +274,9 @@ def _run(views: list[torch.Tensor], opts: dict, seed: int = 0):
 
 def test_fit_predict_end_to_end_and_deterministic() -> None:
     views, y = _toy()
-    opts = _opts(pre_epochs=3, epochs=3, w_normalize="mean", sigma_heuristic="median")
+    # Long enough for every one of seeds 0-4 to pass 0.6 NMI at the defaults (3 + 3 epochs
+    # pass only by a seed's luck).
+    opts = _opts(pre_epochs=10, epochs=20)
     out = _run(views, opts)
     assert out.labels.dtype == np.int64 and out.labels.shape == (len(y),)
     assert normalized_mutual_info_score(y, out.labels) > 0.5
@@ -282,8 +284,8 @@ def test_fit_predict_end_to_end_and_deterministic() -> None:
     assert w.shape == (3, 3) and np.allclose(w.sum(1), 1.0)
     assert len(out.extras["view_weight_per_view"]) == 3
     history = out.extras["loss_history"]
-    assert len(history["pretrain"]["rec"]) == 3 and len(history["train"]["s"]) == 3
-    assert [len(v) for v in out.extras["epoch_seconds"].values()] == [3, 3]
+    assert len(history["pretrain"]["rec"]) == 10 and len(history["train"]["s"]) == 20
+    assert [len(v) for v in out.extras["epoch_seconds"].values()] == [10, 20]
     again = _run(views, opts)
     assert np.array_equal(out.labels, again.labels)
     assert again.extras["loss_history"] == history
@@ -313,7 +315,7 @@ def test_bf16_run_is_finite() -> None:
 
 def test_plugin_registration() -> None:
     (spec,) = rav.mvbench_methods()
-    assert spec.name == "rav" and not spec.handles_missing and spec.version == 2
+    assert spec.name == "rav" and not spec.handles_missing and spec.version == 3
     defaults = resolve_options(spec.options)
     assert defaults["lambda_1"] == 1.0 and defaults["lambda_2"] == 1.0
     assert defaults["z_normalize"] is True and defaults["normalize_scope"] == "both"

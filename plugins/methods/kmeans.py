@@ -23,7 +23,7 @@ def concat_kmeans(inputs: MethodInput) -> MethodOutput:
         parts = [StandardScaler().fit_transform(x) for x in parts]
     features = np.concatenate(parts, axis=1)
     model = KMeans(n_clusters=inputs.n_clusters, n_init=opts["n_init"], max_iter=opts["max_iter"],
-                   random_state=inputs.seed % 2**32)
+                   random_state=inputs.seed_for("kmeans") % 2**32)
     labels = model.fit_predict(features)
     inputs.progress.epoch(float(model.inertia_))
     return MethodOutput(labels=labels.astype(np.int64), extras={"inertia": float(model.inertia_)})
@@ -40,6 +40,8 @@ SPEC = MethodSpec(
         Option("standardize", "bool", True, "z-score each feature of each view before concatenating"),
     ),
     default_priority=1,
+    # 2: the k-means stream comes from seed_for("kmeans") instead of the trial seed itself.
+    version=2,
 )
 
 

@@ -6,7 +6,7 @@ the global one ``S`` (see :mod:`rav_losses`), and ``L_Q`` contrasts the cluster 
 every view pair, weighted by how close the two views' feature distributions are (W), plus a
 balance term. The authors' code is not public; every open choice is an option below.
 
-The default (method version 2) is the paper-consistent reading of docs/methods/rav.md: each
+The default (since method version 2) is the paper-consistent reading of docs/methods/rav.md: each
 view's z is L2-normalised before the kernel and before the view distance, and WD is the mean
 Euclidean distance. The literal reading (raw 512-d Z, L1 distances; variant ``rav-literal``)
 cannot have produced the paper's own ablations: with raw Z the kernel is the identity up to
@@ -179,10 +179,11 @@ def fit_predict(inp: MethodInput) -> MethodOutput:
     device = inp.device
     views = [x.to(device=device, dtype=torch.float32) for x in inp.views]
     n = views[0].shape[0]
-    torch.manual_seed(inp.seed)
+    torch.manual_seed(inp.seed_for("init"))
     model = RAVModel([x.shape[1] for x in views], tuple(opts["hidden"]), opts["feature_dim"], inp.n_clusters).to(device)
     trainer = Trainer.with_adam(model, inp.progress, lr=opts["lr"],
-                                batches=shuffled_batches(n, opts["batch_size"], torch_generator(inp.seed), device=device))
+                                batches=shuffled_batches(n, opts["batch_size"], torch_generator(inp.seed_for("batches")),
+                                                         device=device))
     epoch_w: list[Tensor] = []  # W of every batch of the current epoch (when computed)
 
     def step(full: bool) -> Step:
@@ -243,7 +244,8 @@ SPEC = MethodSpec(
     options=OPTIONS,
     handles_missing=False,
     # 2: z_normalize defaults to true and applies to WD too; WD uses the Euclidean norm.
-    version=2,
+    # 3: model init and batch order come from their own derived streams (seed_for).
+    version=3,
     variants={
         "rav-literal": Variant({"z_normalize": False, "wd_norm": "l1"},
                                "the literal reading: raw Z in the kernel and in WD, mean L1 distance"),

@@ -14,18 +14,26 @@ import torch
 import mvbench
 
 
-@functools.lru_cache(maxsize=1)
-def git_commit() -> str | None:
-    """The commit of the mvbench source tree (with ``+dirty`` when modified), if it is a checkout."""
-    root = Path(mvbench.__file__).resolve().parent.parent
+def checkout_commit(root: Path) -> str | None:
+    """The commit of the git checkout at ``root`` (with ``+dirty`` when modified), if it is one.
+
+    ``leaderboards/`` does not count: a sweep appends its records there while it runs, and those
+    outputs do not change what a trial computes."""
     try:
         commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
                                 text=True, timeout=5, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no",
+                                "--", ".", ":(exclude)leaderboards"],
                                capture_output=True, text=True, timeout=5, check=True).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
     return commit + ("+dirty" if dirty else "")
+
+
+@functools.lru_cache(maxsize=1)
+def git_commit() -> str | None:
+    """The commit of the mvbench source tree, as :func:`checkout_commit` states it."""
+    return checkout_commit(Path(mvbench.__file__).resolve().parent.parent)
 
 
 @functools.lru_cache(maxsize=1)

@@ -108,3 +108,26 @@ def test_a_generated_mask_refits_the_scaling_on_observed_rows_only(tmp_path):
     (complete,) = run(tmp_path / "c", method="probe-missing", dataset_options=options)
     assert not any("observed rows" in step for step in complete["preprocessing"])
     assert complete["trial_key"] != record["trial_key"]
+
+
+def test_a_checkout_is_dirty_for_modified_code_but_not_for_appended_records(tmp_path):
+    import subprocess
+
+    from mvbench.provenance import checkout_commit
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
+    (tmp_path / "leaderboards").mkdir()
+    (tmp_path / "code.py").write_text("x = 1\n")
+    (tmp_path / "leaderboards" / "trials.jsonl").write_text("{}\n")
+    git("init", "-q")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "c")
+    clean = checkout_commit(tmp_path)
+    assert clean and not clean.endswith("+dirty")
+    (tmp_path / "leaderboards" / "trials.jsonl").write_text("{}\n{}\n")
+    assert checkout_commit(tmp_path) == clean
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert checkout_commit(tmp_path) == clean + "+dirty"
+    assert checkout_commit(tmp_path / "nowhere") is None

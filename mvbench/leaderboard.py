@@ -258,7 +258,13 @@ def add_published(table: pd.DataFrame, registry: Registry | None,
 def build(name: str, records: Sequence[Mapping[str, Any]], registry: Registry | None,
           suite: Suite | None = None, planned: Sequence[PlannedTrial] | None = None) -> Leaderboard:
     """Aggregate ``records`` (restricted to ``planned`` when given) into a leaderboard."""
-    rows, stale = current_versions(cell_rows(records, planned, registry), registry)
+    rows = cell_rows(records, planned, registry)
+    if planned is not None:
+        # A plan's keys carry the current versions, so records of older versions match no key:
+        # add them back here for current_versions to count as left out.
+        rows = pd.concat([rows, cell_rows(superseded(records, planned, registry), None, registry)],
+                         ignore_index=True)
+    rows, stale = current_versions(rows, registry)
     ablations = {s.name: s.published for s in suite.option_sets} if suite else {}
     if registry is not None:
         for option_set in (suite.option_sets if suite else ()):
@@ -269,6 +275,21 @@ def build(name: str, records: Sequence[Mapping[str, Any]], registry: Registry | 
     if stale:
         meta["left_out"] = stale
     return Leaderboard(name, table, meta)
+
+
+def superseded(records: Iterable[Mapping[str, Any]], planned: Sequence[PlannedTrial],
+               registry: Registry | None) -> list[Mapping[str, Any]]:
+    """The records of a planned trial (same option set, dataset, missingness, rate and seed) made
+    by a version of its method other than the installed one."""
+    if registry is None:
+        return []
+    current = {name: spec.version for name, spec in registry.methods.items()}
+    cells = {(p.trial.option_set, p.trial.dataset, p.trial.missing, p.trial.missing_options.get("rate"), p.trial.seed)
+             for p in planned}
+    return [r for r in latest_records(records)
+            if int(r.get("method_version") or 1) != current.get(r.get("method"), int(r.get("method_version") or 1))
+            and (r.get("option_set") or r.get("method"), r.get("dataset"), r.get("missing"),
+                 (r.get("missing_options") or {}).get("rate"), r.get("seed")) in cells]
 
 
 def current_versions(rows: pd.DataFrame, registry: Registry | None) -> tuple[pd.DataFrame, str]:

@@ -202,3 +202,15 @@ def test_committed_report_matches_the_records(monkeypatch, capsys):
     if code != 0:
         pytest.fail(f"leaderboards/REPRODUCTION.md is not what the records give (run 'mvbench report' "
                     f"and commit it):\n{out}\n{err}")
+
+
+def test_a_suite_board_says_which_records_of_older_versions_it_left_out(boards):
+    from mvbench.leaderboard import build
+    from mvbench.results import read_records
+
+    folder, registry = boards
+    suite = load_suite(folder / "paper.toml", registry)
+    planned = keyed(expand(suite), registry, torch.device("cpu"), "fp32")
+    board = build("paper", read_records(folder / "results" / "paper" / "trials.jsonl"), registry, suite, planned)
+    assert board.meta["left_out"] == "records of older method versions left out: 1 of kmeans version 1 (now 2)"
+    assert set(board.table["method_version"]) == {2}

@@ -18,27 +18,13 @@ from typing import Any
 from rich.markup import escape
 
 import mvbench
+from mvbench.commands import SUBCOMMANDS
 from mvbench.console import err_console
 from mvbench.errors import MvbenchError
 from mvbench.determinism import configure_cublas
 
 configure_cublas()  # before any command can start CUDA, in this process or the workers it spawns
 
-# Every command: the module in mvbench.commands that registers it, and its one-line help for
-# `mvbench --help` (a test checks that these match what the modules register).
-SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "run": ("run", "run seeded trials of a method on a dataset"),
-    "list": ("listing", "list installed methods, datasets and missingness"),
-    "show": ("listing", "describe a method, dataset or missingness mechanism"),
-    "datasets": ("datasets", "list, describe, fetch and verify dataset files"),
-    "sweep": ("sweep", "run a suite (leaderboards/NAME.toml) or an ad-hoc grid, resuming"),
-    "leaderboard": ("leaderboard", "aggregate a suite's trials into NAME.csv, NAME.md and plots"),
-    "report": ("report", "write leaderboards/REPRODUCTION.md: every published number beside ours"),
-    "site": ("site", "write the leaderboards as a static web site (default: leaderboards/site/)"),
-    "stats": ("stats", "paired tests, average ranks and a critical-difference diagram of a board"),
-    "plot": ("plot", "draw trials' loss histories, view weights and embeddings"),
-    "check": ("check", "check a plugin against mvbench's contract on tiny synthetic data"),
-}
 COMMANDS = tuple(dict.fromkeys(module for module, _ in SUBCOMMANDS.values()))
 _GLOBAL_WITH_VALUE = ("-p", "--plugin", "--data-dir")
 

@@ -18,7 +18,8 @@ from rich.console import Console
 
 from mvbench import api
 from mvbench.adhoc import option_set_name, parse_selectors
-from mvbench.cli import SUBCOMMANDS, build_parser
+from mvbench.cli import build_parser
+from mvbench.commands import SUBCOMMANDS
 from mvbench.commands.listing import options_table
 from mvbench.errors import MvbenchError
 from mvbench.leaderboard_render import _series, plot_dataset
@@ -207,7 +208,7 @@ def test_the_help_table_matches_what_the_command_modules_register():
         parser = build_parser([name])
         action = next(a for a in parser._subparsers._group_actions)  # the COMMAND subparsers
         helps = {choice.dest: choice.help for choice in action._choices_actions}
-        assert helps[name] == help_text, f"cli.SUBCOMMANDS[{name!r}] differs from its module's help"
+        assert helps[name] == help_text, f"SUBCOMMANDS[{name!r}] differs from its module's help"
 
 
 # --- method selectors ---------------------------------------------------------------------

@@ -1,4 +1,8 @@
-"""``mvbench check``: a plugin's conformance to the contract, on tiny synthetic data."""
+"""Run a method, variant, missingness mechanism or dataset, or every contribution of a plugin (its
+registered name, or a module given with -p), through the contract on tiny synthetic data: option
+declarations, labels, determinism for a seed, no use of the ground truth, missing rows never
+read, mask invariants. Methods run with their smoke_options (tiny epochs); --set overrides them.
+"""
 
 from __future__ import annotations
 
@@ -6,24 +10,17 @@ import argparse
 
 from rich.table import Table
 
-from mvbench.commands.common import parse_settings, registry_from
+from mvbench.commands.common import add_command, add_set_argument, parse_settings, registry_from
 from mvbench.conformance import check_plugin
 from mvbench.console import console
 from mvbench.data.datadir import resolve_data_dir
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "check", help="check a plugin against mvbench's contract on tiny synthetic data",
-        description="Run a method, variant, missingness mechanism or dataset, or every contribution of "
-                    "a plugin (its registered name, or a module given with -p), through the contract "
-                    "on tiny synthetic data: option declarations, labels, determinism for a seed, no "
-                    "use of the ground truth, missing rows never read, mask invariants. Methods run "
-                    "with their smoke_options (tiny epochs); --set overrides them.",
-        epilog="examples: mvbench check rav | mvbench -p my_plugin check my_plugin")
+    parser = add_command(subparsers, "check", __doc__,
+                         epilog="examples: mvbench check rav | mvbench -p my_plugin check my_plugin")
     parser.add_argument("name", help="method, variant, mechanism, dataset or plugin name")
-    parser.add_argument("--set", dest="settings", action="append", default=[], metavar="NAME=VALUE",
-                        help="an option for the checked method or mechanism (repeatable)")
+    add_set_argument(parser, "NAME=VALUE", "an option for the checked method or mechanism (repeatable)")
     parser.set_defaults(handler=handle)
 
 

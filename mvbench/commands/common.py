@@ -1,4 +1,5 @@
-"""Argument parsing shared by the commands that run trials (run, sweep)."""
+"""Argument parsing shared by the commands: every command's parser, and the trial arguments of
+the commands that run trials (run, sweep)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from mvbench.commands import SUBCOMMANDS
 from mvbench.errors import MvbenchError
 from mvbench.missing import FILL_STRATEGIES
 from mvbench.options import split_assignment
@@ -16,14 +18,26 @@ from mvbench.registry import Registry, get_registry
 TARGETS = ("method", "dataset", "missing")
 
 
+def add_command(subparsers: argparse._SubParsersAction, name: str, description: str,
+                epilog: str | None = None) -> argparse.ArgumentParser:
+    """The parser of command ``name``: its one-line help from the SUBCOMMANDS table, and
+    ``description`` (a command module passes its docstring) for ``mvbench NAME --help``."""
+    return subparsers.add_parser(name, help=SUBCOMMANDS[name][1], description=" ".join(description.split()),
+                                 epilog=epilog)
+
+
+def add_set_argument(parser: argparse.ArgumentParser, metavar: str, help_text: str) -> None:
+    """``--set`` (repeatable) into ``args.settings``, read by :func:`parse_settings`."""
+    parser.add_argument("--set", dest="settings", action="append", default=[], metavar=metavar, help=help_text)
+
+
 def add_trial_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", default="3", metavar="N|LIST",
                         help="N seeds 0..N-1, or a comma-separated list such as 0,3,7 "
                              "(a single seed: '7,'); default 3")
-    parser.add_argument("--set", dest="settings", action="append", default=[], metavar="NAME=VALUE",
-                        help="set an option (repeatable): NAME=VALUE for the method, "
-                             "dataset.NAME=VALUE or missing.NAME=VALUE for the others; "
-                             "see 'mvbench show NAME' for the options")
+    add_set_argument(parser, "NAME=VALUE", "set an option (repeatable): NAME=VALUE for the method, "
+                                           "dataset.NAME=VALUE or missing.NAME=VALUE for the others; "
+                                           "see 'mvbench show NAME' for the options")
     parser.add_argument("--fill", default="mean", choices=sorted(FILL_STRATEGIES),
                         help="how the runner fills missing views for methods that do not handle "
                              "them (default: mean = per-view mean of the observed rows)")

@@ -1,4 +1,6 @@
-"""``mvbench datasets``: which benchmark files are present, their facts, fetching, checksums."""
+"""Dataset files in the data directory (--data-dir, $MVBENCH_DATA, or the user cache folder).
+Without a subcommand: list.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ from typing import Any
 
 from rich.table import Table
 
-from mvbench.commands.common import registry_from
+from mvbench.commands.common import add_command, registry_from
 from mvbench.console import console
 from mvbench.data.datadir import resolve_data_dir
 from mvbench.errors import MvbenchError
@@ -16,10 +18,7 @@ from mvbench.specs import DatasetSpec
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "datasets", help="list, describe, fetch and verify dataset files",
-        description="Dataset files in the data directory (--data-dir, $MVBENCH_DATA, or the user "
-                    "cache folder). Without a subcommand: list.")
+    parser = add_command(subparsers, "datasets", __doc__)
     parser.set_defaults(handler=handle_list)
     sub = parser.add_subparsers(dest="datasets_command", metavar="SUBCOMMAND")
     sub.add_parser("list", help="every dataset with N/V/K and whether its file is present",

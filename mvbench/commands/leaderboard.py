@@ -1,5 +1,7 @@
-"""``mvbench leaderboard``: aggregate a suite's records into CSV, Markdown and plots; compare
-two leaderboards; check a committed leaderboard against a fresh run (CI)."""
+"""Aggregate leaderboards/results/NAME/trials.jsonl into leaderboards/NAME.csv (mean and std per
+dataset, missingness, rate, method and option set), NAME.meta.json (definitions), NAME.md and
+NAME_<dataset>.png.
+"""
 
 from __future__ import annotations
 
@@ -24,19 +26,16 @@ from mvbench.registry import Registry
 from mvbench.results import RECORDS_FILE, read_records
 from mvbench.sweep import PlannedTrial, SequentialExecutor, expand, keyed, pin_threads, plan, suite_settings
 from mvbench.suite import Suite, load_suite
-from mvbench.commands.common import registry_from
+from mvbench.commands.common import add_command, registry_from
 from mvbench.commands.sweep import run_with_display
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "leaderboard", help="aggregate a suite's trials into NAME.csv, NAME.md and plots",
-        description="Aggregate leaderboards/results/NAME/trials.jsonl into leaderboards/NAME.csv "
-                    "(mean and std per dataset, missingness, rate, method and option set), "
-                    "NAME.meta.json (definitions), NAME.md and NAME_<dataset>.png.",
-        epilog="CI: 'mvbench leaderboard ci --check' reruns leaderboards/ci.toml from scratch and "
-               f"fails if a number moved by more than {CHECK_TOLERANCE:g}; add --update to "
-               "replace the committed records and leaderboard with the fresh run.")
+    parser = add_command(subparsers, "leaderboard", __doc__,
+                         epilog=f"CI: 'mvbench leaderboard ci --check' reruns leaderboards/ci.toml from "
+                                f"scratch and fails if a number moved by more than {CHECK_TOLERANCE:g}; "
+                                f"add --update to replace the committed records and leaderboard with "
+                                f"the fresh run.")
     parser.add_argument("name", nargs="?", help="suite NAME (leaderboards/NAME.toml) or a suite file")
     parser.add_argument("--results", metavar="DIR",
                         help="records folder (default: the suite's results/NAME); without a suite, "

@@ -12,23 +12,21 @@ from mvbench.errors import MvbenchError, unknown_name
 from mvbench.options import Option
 from mvbench.registry import Registry
 from mvbench.specs import MethodSpec
-from mvbench.commands.common import parse_settings, registry_from
+from mvbench.commands.common import add_command, add_set_argument, parse_settings, registry_from
 
 KINDS = ("methods", "datasets", "missingness")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    lister = subparsers.add_parser("list", help="list installed methods, datasets and missingness",
-                                   description="List what the installed plugins provide.")
+    lister = add_command(subparsers, "list", "List what the installed plugins provide.")
     lister.add_argument("kind", nargs="?", choices=KINDS, help="only this kind (default: all)")
     lister.set_defaults(handler=handle_list)
-    shower = subparsers.add_parser("show", help="describe a method, dataset or missingness mechanism",
-                                   description="Print a plugin's description, citation and options; for a dataset "
-                                               "file (.mat path), the layout a run finds in it and the "
-                                               "preprocessing it applies.")
+    shower = add_command(subparsers, "show", "Print a plugin's description, citation and options; for a "
+                                             "dataset file (.mat path), the layout a run finds in it and the "
+                                             "preprocessing it applies.")
     shower.add_argument("name", help="a method, dataset or missingness name, or a dataset file (.mat path)")
-    shower.add_argument("--set", dest="settings", action="append", default=[], metavar="dataset.NAME=VALUE",
-                        help="a dataset file's option, as in run (e.g. dataset.preprocess=standardize)")
+    add_set_argument(shower, "dataset.NAME=VALUE",
+                     "a dataset file's option, as in run (e.g. dataset.preprocess=standardize)")
     shower.set_defaults(handler=handle_show)
 
 

@@ -1,11 +1,14 @@
-"""``mvbench plot RECORDS``: one PNG per trial with its loss history, the per-view weights it
-recorded and a 2-D embedding of its final features (saved with --save-labels)."""
+"""Draw one PNG per finished trial of a results folder: the loss history, the per-view weights
+where the method records them (RAV's W), and a 2-D embedding of the final features where the
+method returns them and the trial ran with --save-labels (coloured by the predicted labels).
+"""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from mvbench.commands.common import add_command
 from mvbench.console import console
 from mvbench.errors import MvbenchError
 from mvbench.plots import EMBEDDINGS, trial_figure
@@ -13,13 +16,8 @@ from mvbench.results import RECORDS_FILE, latest_records, read_records
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "plot", help="draw trials' loss histories, view weights and embeddings",
-        description="Draw one PNG per finished trial of a results folder: the loss history, the "
-                    "per-view weights where the method records them (RAV's W), and a 2-D embedding of "
-                    "the final features where the method returns them and the trial ran with "
-                    "--save-labels (coloured by the predicted labels).",
-        epilog="example: mvbench run -m mflvc -d handwritten --save-labels --out r && mvbench plot r")
+    parser = add_command(subparsers, "plot", __doc__,
+                         epilog="example: mvbench run -m mflvc -d handwritten --save-labels --out r && mvbench plot r")
     parser.add_argument("records", metavar="RECORDS", help="a results folder or its trials.jsonl")
     parser.add_argument("--trial", action="append", default=[], metavar="KEY",
                         help="only the trial whose trial_key starts with KEY (repeatable)")

@@ -1,5 +1,8 @@
-"""``mvbench report``: write leaderboards/REPRODUCTION.md (every published number beside ours)
-from the suites' records, or check that the committed one matches them (CI)."""
+"""Read the records of every leaderboard suite (leaderboards/*.toml but ci and smoke-*) and the
+published numbers of the dataset registry, and write one row per method, dataset, setting and
+metric with a published number: the paper's value, ours (mean +- std, n seeds), the difference,
+a verdict and the board.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +11,14 @@ import difflib
 from pathlib import Path
 
 from mvbench.console import console
-from mvbench.commands.common import registry_from
+from mvbench.commands.common import add_command, registry_from
 
 DEFAULT_FOLDER = "leaderboards"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "report", help="write leaderboards/REPRODUCTION.md: every published number beside ours",
-        description="Read the records of every leaderboard suite (leaderboards/*.toml but ci and "
-                    "smoke-*) and the published numbers of the dataset registry, and write one row per "
-                    "method, dataset, setting and metric with a published number: the paper's value, "
-                    "ours (mean +- std, n seeds), the difference, a verdict and the board.",
-        epilog="CI: 'mvbench report --check' fails when the committed report differs from the records.")
+    parser = add_command(subparsers, "report", __doc__,
+                         epilog="CI: 'mvbench report --check' fails when the committed report differs from the records.")
     parser.add_argument("--leaderboards", default=DEFAULT_FOLDER, metavar="DIR",
                         help="folder of the suites and their results/ (default: leaderboards)")
     parser.add_argument("--out", metavar="FILE", help="where to write (default: DIR/REPRODUCTION.md)")

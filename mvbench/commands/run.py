@@ -1,6 +1,8 @@
-"""``mvbench run``: seeded trials of one method on one dataset, with a per-seed table and
-mean +- std. A run is a sweep of one cell: its trials go through the sweep's driver
-(:func:`mvbench.sweep.run_sweep`) and executors, into ``--out``, which it resumes."""
+"""Run seeded trials of one method on one dataset and print per-seed rows and mean +- std.
+Without --method, the strongest installed method runs."""
+
+# A run is a sweep of one cell: its trials go through the sweep's driver
+# (mvbench.sweep.run_sweep) and executors, into --out, which it resumes.
 
 from __future__ import annotations
 
@@ -21,17 +23,13 @@ from mvbench.metrics import METRICS
 from mvbench.registry import Registry
 from mvbench.results import RECORDS_FILE, aggregate
 from mvbench.runner import Settings, Trial
-from mvbench.commands.common import (add_trial_arguments, default_out_dir, first_line, parse_seeds,
+from mvbench.commands.common import (add_command, add_trial_arguments, default_out_dir, first_line, parse_seeds,
                                      parse_settings, registry_from, traceback_hint)
 from mvbench.commands.sweep import run_with_display
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "run", help="run seeded trials of a method on a dataset",
-        description="Run seeded trials of one method on one dataset and print per-seed rows and "
-                    "mean +- std. Without --method, the strongest installed method runs; without "
-                    f"--dataset, the embedded {DEFAULT_DATASET!r}.")
+    parser = add_command(subparsers, "run", f"{__doc__} Without --dataset, the embedded {DEFAULT_DATASET!r}.")
     parser.add_argument("-m", "--method", help="method name (see 'mvbench list methods')")
     parser.add_argument("-d", "--dataset", help="dataset name, or a path to a .mat file "
                                                 "(see 'mvbench list datasets')")

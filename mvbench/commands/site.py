@@ -1,5 +1,8 @@
-"""``mvbench site``: the leaderboards and the reproduction report as a static web site, or a
-check that the committed site is what the command generates (CI)."""
+"""Write index.html, reproduction.html and a page per board (every suite but ci with a NAME.csv;
+smoke suites labelled as such) into DIR: sortable tables, the best cells highlighted, plots and
+the provenance on each page. Self-contained: open index.html in a browser, no server or network
+needed.
+"""
 
 from __future__ import annotations
 
@@ -8,18 +11,13 @@ import warnings
 from pathlib import Path
 
 from mvbench.console import console
-from mvbench.commands.common import registry_from
+from mvbench.commands.common import add_command, registry_from
 from mvbench.commands.report import DEFAULT_FOLDER
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "site", help="write the leaderboards as a static web site (default: leaderboards/site/)",
-        description="Write index.html, reproduction.html and a page per board (every suite but ci "
-                    "with a NAME.csv; smoke suites labelled as such) into DIR: sortable tables, the "
-                    "best cells highlighted, plots and the provenance on each page. Self-contained: "
-                    "open index.html in a browser, no server or network needed.",
-        epilog="CI: 'mvbench site --check' fails when the committed site differs from a fresh one.")
+    parser = add_command(subparsers, "site", __doc__,
+                         epilog="CI: 'mvbench site --check' fails when the committed site differs from a fresh one.")
     parser.add_argument("dir", nargs="?", metavar="DIR", help="output folder (default: LEADERBOARDS/site)")
     parser.add_argument("--leaderboards", default=DEFAULT_FOLDER, metavar="DIR",
                         help="folder of the suites, their boards and results/ (default: leaderboards)")

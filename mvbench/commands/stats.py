@@ -1,6 +1,9 @@
-"""``mvbench stats``: paired Wilcoxon tests against a reference (Holm-corrected), average ranks,
-the Friedman test with Nemenyi's critical difference and its diagram, and bootstrap intervals,
-over a board's trials (a suite, or a results folder)."""
+"""Statistics over a board's trials: a paired Wilcoxon signed-rank test of each entry (method and
+option set) against --reference on the same (dataset, missing-view setting, seed) cells with
+Holm's correction; average ranks over the blocks (dataset x setting); the Friedman test with
+Nemenyi's critical difference and a critical-difference diagram (NAME_cd_METRIC.png); with
+--bootstrap, bootstrap confidence intervals beside mean +- std.
+"""
 
 from __future__ import annotations
 
@@ -18,19 +21,12 @@ from mvbench.console import console
 from mvbench.errors import MvbenchError
 from mvbench.metrics import METRICS
 from mvbench.suite import load_suite
-from mvbench.commands.common import registry_from
+from mvbench.commands.common import add_command, registry_from
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "stats", help="paired tests, average ranks and a critical-difference diagram of a board",
-        description="Statistics over a board's trials: a paired Wilcoxon signed-rank test of each "
-                    "entry (method and option set) against --reference on the same (dataset, "
-                    "missing-view setting, seed) cells with Holm's correction; average ranks over "
-                    "the blocks (dataset x setting); the Friedman test with Nemenyi's critical "
-                    "difference and a critical-difference diagram (NAME_cd_METRIC.png); with "
-                    "--bootstrap, bootstrap confidence intervals beside mean +- std.",
-        epilog="example: mvbench stats incomplete-faithful --reference kmeans --metric acc")
+    parser = add_command(subparsers, "stats", __doc__,
+                         epilog="example: mvbench stats incomplete-faithful --reference kmeans --metric acc")
     parser.add_argument("name", nargs="?", help="suite NAME (leaderboards/NAME.toml) or a suite file")
     parser.add_argument("--results", metavar="DIR",
                         help="records folder (default: the suite's); without a suite, an ad-hoc "

@@ -1,4 +1,8 @@
-"""``mvbench sweep``: run a suite file or an ad-hoc grid, resuming whatever is already done."""
+"""Expand a grid of trials, skip those already recorded as ok, run the rest. A suite's records go
+to leaderboards/results/NAME/trials.jsonl; an ad-hoc grid's to mvbench-results/sweep-HASH (the
+same grid always maps to the same folder whatever the seeds, so rerunning a command, with the
+same or more seeds, resumes it).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from mvbench.commands.common import add_command
 from mvbench.api import prepare_sweep
 from mvbench.console import console
 from mvbench.device import resolve_device
@@ -32,14 +37,8 @@ ADHOC_ONLY = ("method", "dataset", "missing", "rates", "seeds", "fill")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "sweep", help="run a suite (leaderboards/NAME.toml) or an ad-hoc grid, resuming",
-        description="Expand a grid of trials, skip those already recorded as ok, run the rest. "
-                    "A suite's records go to leaderboards/results/NAME/trials.jsonl; an ad-hoc "
-                    "grid's to mvbench-results/sweep-HASH (the same grid always maps to the same "
-                    "folder whatever the seeds, so rerunning a command, with the same or more seeds, "
-                    "resumes it).",
-        epilog="examples: mvbench sweep leaderboards/complete.toml --dry-run | "
+    parser = add_command(subparsers, "sweep", __doc__,
+                         epilog="examples: mvbench sweep leaderboards/complete.toml --dry-run | "
                "mvbench sweep --method kmeans,rav --dataset synthetic --missing mcar "
                "--rates 0.1,0.3 --seeds 3 | "
                "mvbench sweep -m \"rav[z_normalize=true],kmeans\" -d ngs | "

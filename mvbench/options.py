@@ -131,6 +131,53 @@ class Option:
         )
 
 
+# The options most training methods share, declared once so that their names, types and bounds
+# agree across methods; each method still states its own default and, where it says more, help.
+
+def epochs(name: str, default: int, help_text: str) -> Option:
+    """A count of epochs (or steps) of one stage; 0 skips the stage."""
+    return Option(name, "int", default, help_text, minimum=0)
+
+
+def learning_rate(default: float, help_text: str = "Adam learning rate") -> Option:
+    return Option("lr", "float", default, help_text, minimum=0.0)
+
+
+def adam_options(lr: float, lr_help: str, weight_decay: float) -> tuple[Option, Option]:
+    """``lr`` and ``weight_decay`` of a method trained by one Adam optimiser."""
+    return learning_rate(lr, lr_help), Option("weight_decay", "float", weight_decay, "Adam weight decay", minimum=0.0)
+
+
+def autoencoder_options(hidden: Sequence[int], feature_dim: int, feature_help: str) -> tuple[Option, Option]:
+    """``hidden`` and ``feature_dim`` of per-view MLP autoencoders (mvbench.nn.MultiViewAutoencoder)."""
+    return hidden_widths(hidden), layer_size("feature_dim", feature_dim, feature_help)
+
+
+def batch_size(default: int, help_text: str = "mini-batch size", minimum: int = 1) -> Option:
+    return Option("batch_size", "int", default, help_text, minimum=minimum)
+
+
+def hidden_widths(default: Sequence[int],
+                  help_text: str = "encoder hidden widths (the decoder mirrors them)") -> Option:
+    return Option("hidden", "list[int]", tuple(default), help_text, minimum=1)
+
+
+def layer_size(name: str, default: int, help_text: str) -> Option:
+    """The width of one layer or feature space."""
+    return Option(name, "int", default, help_text, minimum=1)
+
+
+def choice(name: str, choices: Sequence[str], help_text: str, *, default: str | None = None,
+           ablation: bool = False) -> Option:
+    """A string option with a fixed set of values; the default is the first unless given."""
+    return Option(name, "str", choices[0] if default is None else default, help_text, choices=tuple(choices),
+                  ablation=ablation)
+
+
+def kmeans_restarts(default: int, help_text: str = "k-means restarts; the lowest inertia wins") -> Option:
+    return Option("kmeans_n_init", "int", default, help_text, minimum=1)
+
+
 def split_assignment(text: str) -> tuple[str, str]:
     """Split ``name=value``; the error names the expected form."""
     name, sep, value = text.partition("=")

@@ -107,3 +107,19 @@ def test_options_class_gives_typed_attributes_and_one_line_errors():
         Config.from_options({"mdoe": "b"})
     with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.lr = 1.0
+
+
+def test_the_shared_option_declarations_agree_with_a_plain_option():
+    from mvbench.options import Option, adam_options, autoencoder_options, choice, epochs
+
+    assert epochs("pre_epochs", 200, "pre-training") == Option("pre_epochs", "int", 200, "pre-training", minimum=0)
+    lr, decay = adam_options(3e-4, "Adam learning rate", weight_decay=0.0)
+    assert (lr.name, lr.default, decay.name, decay.default, decay.minimum) == ("lr", 3e-4, "weight_decay", 0.0, 0.0)
+    hidden, features = autoencoder_options((500, 500, 2000), 512, "latent size")
+    assert (hidden.type, hidden.default, features.name, features.minimum) == ("list[int]", (500, 500, 2000),
+                                                                                "feature_dim", 1)
+    reading = choice("scope", ("batch", "full"), "where prototypes come from")
+    assert reading.default == "batch" and reading.choices == ("batch", "full") and not reading.ablation
+    assert choice("scope", ("batch", "full"), "h", default="full", ablation=True).default == "full"
+    with pytest.raises(MvbenchError, match="choose one of batch, full"):
+        choice("scope", ("batch", "full"), "h", default="neither")

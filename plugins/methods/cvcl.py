@@ -45,7 +45,8 @@ from torch import Tensor
 
 from mvbench.hookspecs import method_hook
 from mvbench.nn import autocast, torch_generator
-from mvbench.options import Option, options_class
+from mvbench.options import (Option, adam_options, autoencoder_options, batch_size, choice, epochs,
+                             layer_size, options_class)
 from mvbench.specs import MethodInput, MethodOutput, MethodSpec, Variant
 from mvbench.training import Step, Trainer, shuffled_batches
 from mvbench_plugins.methods.cvcl_parts import (
@@ -58,9 +59,9 @@ from mvbench_plugins.methods.cvcl_parts import (
 )
 
 OPTIONS = (
-    Option("similarity", "str", "dot",
+    choice("similarity", SIMILARITIES,
            "column similarity in the contrast: dot product (reference normalized=False) or cosine "
-           "(normalized=True); the presets choose per dataset", choices=SIMILARITIES),
+           "(normalized=True); the presets choose per dataset", default="dot"),
     Option("temperature", "float", 1.0, "temperature of the column contrast (Fashion preset 0.5)", minimum=1e-6),
     Option("lambda_contrast", "float", 0.01, "weight lambda of the column contrast; 0 removes it",
            minimum=0.0, ablation=True),
@@ -75,17 +76,14 @@ OPTIONS = (
            "them); false: P fully differentiable (reference)"),
     Option("pretrain_epochs", "int", 200, "epochs of reconstruction-only pre-training (reference mse_epochs)",
            minimum=0, ablation=True),
-    Option("finetune_epochs", "int", 100, "epochs of the full loss (reference con_epochs; presets per dataset)",
-           minimum=0),
+    epochs("finetune_epochs", 100, "epochs of the full loss (reference con_epochs; presets per dataset)"),
     Option("rec_in_finetune", "bool", True, "keep L_rec in the fine-tune loss (false: the decoders do not run)"),
-    Option("hidden", "list[int]", (256, 512, 1024), "encoder hidden widths (the decoder mirrors them)", minimum=1),
-    Option("feature_dim", "int", 1024, "size F of the latent features z (reference dim_high_feature)", minimum=1),
-    Option("head_dim", "int", 1024, "hidden size L of the cluster head (reference dim_low_feature)", minimum=1),
-    Option("head_activation", "str", "none",
-           "activation between the head's two linear layers: none (reference) or relu", choices=HEAD_ACTIVATIONS),
-    Option("lr", "float", 5e-4, "Adam learning rate (one optimiser for both stages)", minimum=0.0),
-    Option("weight_decay", "float", 0.0, "Adam weight decay", minimum=0.0),
-    Option("batch_size", "int", 100, "mini-batch size (whole data in one batch when N is smaller)", minimum=2),
+    *autoencoder_options((256, 512, 1024), 1024, "size F of the latent features z (reference dim_high_feature)"),
+    layer_size("head_dim", 1024, "hidden size L of the cluster head (reference dim_low_feature)"),
+    choice("head_activation", HEAD_ACTIVATIONS,
+           "activation between the head's two linear layers: none (reference) or relu", default="none"),
+    *adam_options(5e-4, "Adam learning rate (one optimiser for both stages)", weight_decay=0.0),
+    batch_size(100, "mini-batch size (whole data in one batch when N is smaller)", minimum=2),
     Option("drop_last", "bool", True, "drop each epoch's last partial batch in training (reference)"),
 )
 

@@ -21,7 +21,8 @@ from mvbench.degeneracy import DIAGNOSTICS_KEY, diagnostics
 from mvbench.errors import MvbenchError
 from mvbench.hookspecs import method_hook
 from mvbench.nn import SIMILARITIES, autocast, torch_generator
-from mvbench.options import Option, options_class
+from mvbench.options import (Option, batch_size, choice, epochs, hidden_widths, layer_size,
+                             learning_rate, options_class)
 from mvbench.specs import MethodInput, MethodOutput, MethodSpec, Variant
 from mvbench.training import Trainer, shuffled_batches
 from mvbench_plugins.methods.dimvc_hia_parts import (
@@ -42,31 +43,28 @@ OPTIONS = (
     Option("beta", "float", 0.01, "weight of contrastive assignment alignment (0 = no CAA)", minimum=0.0, ablation=True),
     Option("gamma", "float", 1.0, "weight of the reconstruction loss (0 = none)", minimum=0.0, ablation=True),
     Option("tau_l", "float", 1.0, "temperature of the cluster-level contrast L_label", minimum=1e-6),
-    Option("sim_normalization", "str", "dot",
-           "view similarity on sharpened columns: dot product (reference) or cosine",
-           choices=("dot", "cosine")),
-    Option("sim_reduction", "str", "code",
+    choice("sim_normalization", ("dot", "cosine"),
+           "view similarity on sharpened columns: dot product (reference) or cosine"),
+    choice("sim_reduction", SIM_REDUCTIONS,
            "view similarity from the 2K positive probabilities: code = their sum / number of "
-           "co-observed samples in the batch (the authors' code); mean = their mean over anchors",
-           choices=SIM_REDUCTIONS),
+           "co-observed samples in the batch (the authors' code); mean = their mean over anchors", default="code"),
     Option("detach_similarity", "bool", False,
            "stop the gradient at the view similarity (default false: the authors' code lets the "
            "CAA loss's gradient flow through it)"),
-    Option("label_similarity", "str", "cosine",
+    choice("label_similarity", SIMILARITIES,
            "similarity of L_label's cluster-level contrast: cosine, or the plain dot product (the "
-           "authors' code on MNIST-USPS: a preset)", choices=SIMILARITIES),
-    Option("small_data", "str", "off",
+           "authors' code on MNIST-USPS: a preset)", default="cosine"),
+    choice("small_data", ("off", "steps10"),
            "off: batch_size as given (the reference; a dataset of 210 samples then takes one step "
            "per epoch); steps10: the largest divisor of N not above batch_size that gives at least "
-           "10 steps per epoch (a rule fixed in advance, never chosen by accuracy)",
-           choices=("off", "steps10")),
-    Option("hidden", "list[int]", (256, 512, 1024), "hidden sizes of each view's encoder", minimum=1),
-    Option("latent_dim", "int", 1024, "size of the latent features h", minimum=1),
-    Option("low_dim", "int", 1024, "hidden size of the cluster predictor", minimum=1),
-    Option("batch_size", "int", 200, "mini-batch size", minimum=1),
-    Option("pre_epochs", "int", 100, "epochs of masked reconstruction pre-training", minimum=0),
-    Option("epochs", "int", 200, "epochs of the full loss", minimum=0),
-    Option("lr", "float", 1e-4, "Adam learning rate", minimum=0.0),
+           "10 steps per epoch (a rule fixed in advance, never chosen by accuracy)"),
+    hidden_widths((256, 512, 1024), "hidden sizes of each view's encoder"),
+    layer_size("latent_dim", 1024, "size of the latent features h"),
+    layer_size("low_dim", 1024, "hidden size of the cluster predictor"),
+    batch_size(200, "mini-batch size"),
+    epochs("pre_epochs", 100, "epochs of masked reconstruction pre-training"),
+    epochs("epochs", 200, "epochs of the full loss"),
+    learning_rate(1e-4, "Adam learning rate"),
     Option("assignment_imputation", "bool", True,
            "level 1: impute a missing view's q from the most similar observed view; off = "
            "CAA on co-observed rows only, labels from the observed views", ablation=True),
@@ -75,15 +73,13 @@ OPTIONS = (
            "entries are left out of reconstruction and EBM", ablation=True),
     Option("label_aware_negatives", "bool", True,
            "view similarity drops negatives whose largest entry is on the anchor's sample", ablation=True),
-    Option("sim_weighting", "str", "similarity",
-           "weight of each view pair's CAA: view similarity or uniform (1)",
-           choices=("similarity", "uniform"), ablation=True),
-    Option("caa_weighting", "str", "code",
-           "code: sim * beta * (L_label + L_prob) (reference); paper: sim * beta * L_label + "
-           "beta * L_prob", choices=("code", "paper")),
-    Option("prototype_scope", "str", "batch",
+    choice("sim_weighting", ("similarity", "uniform"),
+           "weight of each view pair's CAA: view similarity or uniform (1)", ablation=True),
+    choice("caa_weighting", ("code", "paper"),
+           "code: sim * beta * (L_label + L_prob) (reference); paper: sim * beta * L_label + beta * L_prob"),
+    choice("prototype_scope", ("batch", "full"),
            "level-2 prototypes from the batch (reference) or from all observed samples "
-           "(refreshed each epoch, the paper)", choices=("batch", "full")),
+           "(refreshed each epoch, the paper)"),
     Option("reconstruct_missing", "bool", True,
            "full-loss stage also reconstructs imputed entries toward an all-zero target "
            "(reference); false = observed rows only"),

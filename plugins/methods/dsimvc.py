@@ -50,7 +50,8 @@ from torch import Tensor
 from mvbench.errors import MvbenchError
 from mvbench.hookspecs import method_hook
 from mvbench.nn import MultiViewAutoencoder, adam, autocast, minibatches, torch_generator
-from mvbench.options import Option, options_class
+from mvbench.options import (Option, autoencoder_options, batch_size, choice, epochs, layer_size,
+                             learning_rate, options_class)
 from mvbench.specs import MethodInput, MethodOutput, MethodSpec, Variant
 from mvbench.training import BatchSource, Trainer
 from mvbench_plugins.methods.dsimvc_parts import (
@@ -69,48 +70,43 @@ from mvbench_plugins.methods.dsimvc_parts import (
 )
 
 OPTIONS = (
-    Option("pretrain_epochs", "int", 100, "AE_pre epochs of sum_v MSE on the complete samples", minimum=0),
-    Option("neighbour_mse_epochs", "int", 200, "neighbour-net MSE epochs on the complete samples", minimum=0),
-    Option("initial_epochs", "int", 100, "neighbour-net epochs of the contrastive loss L_C", minimum=0),
-    Option("iterations", "int", 200, "bi-level steps (one complete and one imputed batch each)", minimum=0),
-    Option("batch_size", "int", 256, "mini-batch size of every stage", minimum=2),
-    Option("lr", "float", 3e-4, "Adam learning rate of AE_pre, the neighbour net and the model", minimum=0.0),
+    epochs("pretrain_epochs", 100, "AE_pre epochs of sum_v MSE on the complete samples"),
+    epochs("neighbour_mse_epochs", 200, "neighbour-net MSE epochs on the complete samples"),
+    epochs("initial_epochs", 100, "neighbour-net epochs of the contrastive loss L_C"),
+    epochs("iterations", 200, "bi-level steps (one complete and one imputed batch each)"),
+    batch_size(256, "mini-batch size of every stage", minimum=2),
+    learning_rate(3e-4, "Adam learning rate of AE_pre, the neighbour net and the model"),
     Option("meta_lr", "float", 1e-3, "SGD learning rate of the virtual step theta'", minimum=0.0),
     Option("wnet_lr", "float", 4e-4, "Adam learning rate of the weight net", minimum=0.0),
-    Option("wnet_hidden", "int", 100, "hidden width of the weight net K -> hidden -> 1", minimum=1),
-    Option("hidden", "list[int]", (500, 500, 2000), "encoder hidden widths (decoders mirror)", minimum=1),
-    Option("feature_dim", "int", 512, "encoder output size", minimum=1),
-    Option("high_dim", "int", 128, "feature-head output size (h)", minimum=1),
+    layer_size("wnet_hidden", 100, "hidden width of the weight net K -> hidden -> 1"),
+    *autoencoder_options((500, 500, 2000), 512, "encoder output size"),
+    layer_size("high_dim", 128, "feature-head output size (h)"),
     Option("spectral_r", "float", 3.0, "rows of h with norm >= sqrt(r) are rescaled to sqrt(r)",
            minimum=1e-6),
     Option("label_temperature", "float", 1.0, "temperature of the cluster-level contrast", minimum=1e-6),
     Option("knn_k", "int", 3, "neighbours averaged per imputed entry", minimum=1),
     Option("topk", "int", 600, "ranked candidates walked per observed view", minimum=1),
-    Option("weighting", "str", "meta",
+    choice("weighting", ("meta", "uniform", "complete_only"),
            "imputed samples: bi-level meta weights (the method), all weighted 1 (uniform), or "
-           "not trained on (complete_only, the paper's safety baseline)",
-           choices=("meta", "uniform", "complete_only"), ablation=True),
-    Option("reimpute", "str", "off",
+           "not trained on (complete_only, the paper's safety baseline)", ablation=True),
+    choice("reimpute", ("off", "every_iter"),
            "off: impute once from the neighbour net (the code: its per-step refresh never reaches "
            "training); every_iter: after each step re-impute from a momentum memory of the "
-           "model's features (the paper's dynamic imputation)", choices=("off", "every_iter")),
+           "model's features (the paper's dynamic imputation)"),
     Option("reimpute_momentum", "float", 0.5,
            "weight of the new features in the memory (every_iter only)", minimum=0.0, maximum=1.0),
-    Option("inc_feature_scale", "str", "code",
-           "imputed feature term: weighted mean of l_i (code, ~1/B of L_F) or that times B (xB)",
-           choices=("code", "xB")),
-    Option("label_negatives", "str", "same_view",
-           "negatives of the cluster contrast: the anchor's own view (code) or both views (MFLVC)",
-           choices=("same_view", "all")),
-    Option("infer_views", "str", "observed",
+    choice("inc_feature_scale", ("code", "xB"),
+           "imputed feature term: weighted mean of l_i (code, ~1/B of L_F) or that times B (xB)"),
+    choice("label_negatives", ("same_view", "all"),
+           "negatives of the cluster contrast: the anchor's own view (code) or both views (MFLVC)"),
+    choice("infer_views", ("observed", "with_imputed"),
            "labels from q averaged over the observed views (code) or over all views with the "
-           "imputed ones", choices=("observed", "with_imputed")),
-    Option("scale_fit", "str", "observed",
+           "imputed ones"),
+    choice("scale_fit", ("observed", "all"),
            "observed: MinMax per view fitted on the observed rows; all: the method does not "
            "rescale and the views must already lie in [0, 1] (the code fits on every row, hidden "
            "ones included; only a loader that scales before masking can do that, e.g. "
-           "--set dataset.preprocess=minmax where the runner does not refit it on observed rows)",
-           choices=("observed", "all")),
+           "--set dataset.preprocess=minmax where the runner does not refit it on observed rows)"),
     Option("neighbour_drop_last", "bool", False,
            "true: the neighbour net's contrastive stage drops every partial batch, so fewer "
            "complete samples than one batch give zero batches (the code); false: such a pool "

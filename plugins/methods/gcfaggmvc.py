@@ -35,7 +35,8 @@ from torch import Tensor
 
 from mvbench.hookspecs import method_hook
 from mvbench.nn import autocast, kmeans, torch_generator
-from mvbench.options import Option, options_class
+from mvbench.options import (Option, adam_options, autoencoder_options, batch_size, choice, epochs,
+                             kmeans_restarts, layer_size, options_class)
 from mvbench.specs import MethodInput, MethodOutput, MethodSpec, Variant
 from mvbench.training import Trainer, shuffled_batches
 from mvbench_plugins.methods.gcfaggmvc_parts import (
@@ -54,18 +55,13 @@ NAME = "gcfaggmvc"
 EVAL_BATCHES = ("permuted", "file_order", "full")
 
 OPTIONS = (
-    Option("pre_epochs", "int", 200, "reconstruction-only pre-training epochs", minimum=0),
-    Option("fine_tune_epochs", "int", 100,
-           "epochs of the full loss (reference presets per dataset: Caltech-4V 150, Caltech-5V 200)",
-           minimum=0),
-    Option("lr", "float", 3e-4, "Adam learning rate (one optimiser for both stages)", minimum=0.0),
-    Option("weight_decay", "float", 0.0, "Adam weight decay", minimum=0.0),
-    Option("batch_size", "int", 256,
-           "training batch; B = min(batch_size, N), shuffled, last partial batch dropped", minimum=1),
-    Option("hidden", "list[int]", (500, 500, 2000), "encoder hidden widths (decoder mirrors)", minimum=1),
-    Option("feature_dim", "int", 512, "size of each view's latent Z^v", minimum=1),
-    Option("high_dim", "int", 128, "size of H^v and H_hat", minimum=1),
-    Option("ffn_dim", "int", 256, "feed-forward width of the GCFAgg layer", minimum=1),
+    epochs("pre_epochs", 200, "reconstruction-only pre-training epochs"),
+    epochs("fine_tune_epochs", 100, "epochs of the full loss (reference presets per dataset: Caltech-4V 150, Caltech-5V 200)"),
+    *adam_options(3e-4, "Adam learning rate (one optimiser for both stages)", weight_decay=0.0),
+    batch_size(256, "training batch; B = min(batch_size, N), shuffled, last partial batch dropped"),
+    *autoencoder_options((500, 500, 2000), 512, "size of each view's latent Z^v"),
+    layer_size("high_dim", 128, "size of H^v and H_hat"),
+    layer_size("ffn_dim", 256, "feed-forward width of the GCFAgg layer"),
     Option("dropout", "float", 0.1,
            "dropout of the GCFAgg layer (attention weights, attention output, inside and after the FFN)",
            minimum=0.0, maximum=1.0),
@@ -73,27 +69,22 @@ OPTIONS = (
     Option("lambda_c", "float", 1.0,
            "weight of the contrastive loss L_c (0 = absent: neither GCFAgg nor the heads run in training)",
            minimum=0.0, ablation=True),
-    Option("sg_weight", "str", "logit",
+    choice("sg_weight", SG_WEIGHTS,
            "structure weighting of the negatives: W = 1 - S multiplies the logit (reference), "
-           "exp(logit) (adds log W), or none (plain contrast; the ablation)",
-           choices=SG_WEIGHTS, ablation=True),
+           "exp(logit) (adds log W), or none (plain contrast; the ablation)", default="logit", ablation=True),
     Option("detach_S", "bool", False, "stop the loss's gradient through the weights 1 - S (reference: not detached)"),
-    Option("attn_input", "str", "ln",
-           "attention input: ln = LN1(Z) (the authors' patched torch), raw = Z (stock post-norm layer)",
-           choices=ATTN_INPUTS),
-    Option("gcfagg_block", "str", "transformer",
-           "transformer = full encoder layer (reference); attention = Z_hat = S R only (paper, unconfirmed)",
-           choices=BLOCKS),
-    Option("aggregation", "str", "gcfagg",
-           "consensus from the GCFAgg layer, or concat = Linear of [Z^1..Z^V] (no S; plain contrast)",
-           choices=AGGREGATIONS, ablation=True),
+    choice("attn_input", ATTN_INPUTS,
+           "attention input: ln = LN1(Z) (the authors' patched torch), raw = Z (stock post-norm layer)", default="ln"),
+    choice("gcfagg_block", BLOCKS,
+           "transformer = full encoder layer (reference); attention = Z_hat = S R only (paper, unconfirmed)", default="transformer"),
+    choice("aggregation", AGGREGATIONS,
+           "consensus from the GCFAgg layer, or concat = Linear of [Z^1..Z^V] (no S; plain contrast)", default="gcfagg", ablation=True),
     Option("recon_in_finetune", "bool", True, "keep sum_v MSE_v in the fine-tune loss", ablation=True),
-    Option("eval_batches", "str", "permuted",
+    choice("eval_batches", EVAL_BATCHES,
            "evaluation batches: permuted = a seeded permutation of all N (unpermuted after), "
-           "file_order = the reference (leaks the file's class order), full = one batch of N",
-           choices=EVAL_BATCHES),
+           "file_order = the reference (leaks the file's class order), full = one batch of N", default="permuted"),
     Option("eval_batch_size", "int", 256, "evaluation batch size (permuted and file_order)", minimum=1),
-    Option("kmeans_n_init", "int", 100, "k-means restarts on H_hat", minimum=1),
+    kmeans_restarts(100, "k-means restarts on H_hat"),
 )
 
 # Fine-tune epochs of the reference code, keyed by our registry's names of its data sets

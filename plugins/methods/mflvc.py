@@ -22,34 +22,25 @@ from torch import Tensor, nn
 
 from mvbench.degeneracy import DIAGNOSTICS_KEY, diagnostics
 from mvbench.hookspecs import method_hook
-from mvbench.nn import (
-    MultiViewAutoencoder,
-    autocast,
-    balance_term,
-    cluster_contrastive_loss,
-    hungarian_match,
-    instance_contrastive_loss,
-    kmeans,
-    minmax_scale,
-    torch_generator,
-)
-from mvbench.options import Option
+from mvbench.nn import (MultiViewAutoencoder, autocast, balance_term, cluster_contrastive_loss,
+                        hungarian_match, instance_contrastive_loss, kmeans, minmax_scale,
+                        torch_generator)
+from mvbench.options import (Option, adam_options, autoencoder_options, batch_size, epochs,
+                             kmeans_restarts, layer_size)
 from mvbench.specs import FEATURES_EXTRA, MethodInput, MethodOutput, MethodSpec, Variant
 from mvbench.training import Trainer, shuffled_batches
 
 OPTIONS = (
-    Option("pre_epochs", "int", 200, "reconstruction-only pre-training epochs", minimum=0),
-    Option("con_epochs", "int", 50, "contrastive-stage epochs (reference presets per dataset)", minimum=0),
-    Option("tune_epochs", "int", 50, "fine-tuning epochs, one full-batch step each", minimum=0),
-    Option("lr", "float", 3e-4, "Adam learning rate (one optimiser for the whole run)", minimum=0.0),
-    Option("weight_decay", "float", 0.0, "Adam weight decay", minimum=0.0),
-    Option("batch_size", "int", 256, "mini-batch size; the last partial batch is dropped", minimum=1),
-    Option("hidden", "list[int]", (500, 500, 2000), "encoder hidden widths (decoder mirrors)", minimum=1),
-    Option("feature_dim", "int", 512, "low-level feature size f of Z^v", minimum=1),
-    Option("high_dim", "int", 128, "high-level feature size of H^v", minimum=1),
+    epochs("pre_epochs", 200, "reconstruction-only pre-training epochs"),
+    epochs("con_epochs", 50, "contrastive-stage epochs (reference presets per dataset)"),
+    epochs("tune_epochs", 50, "fine-tuning epochs, one full-batch step each"),
+    *adam_options(3e-4, "Adam learning rate (one optimiser for the whole run)", weight_decay=0.0),
+    batch_size(256, "mini-batch size; the last partial batch is dropped"),
+    *autoencoder_options((500, 500, 2000), 512, "low-level feature size f of Z^v"),
+    layer_size("high_dim", 128, "high-level feature size of H^v"),
     Option("tau_f", "float", 0.5, "temperature of the feature (instance) contrast", minimum=1e-6),
     Option("tau_l", "float", 1.0, "temperature of the label (cluster) contrast", minimum=1e-6),
-    Option("kmeans_n_init", "int", 100, "k-means restarts for the pseudo-labels", minimum=1),
+    kmeans_restarts(100, "k-means restarts for the pseudo-labels"),
     Option("feature_contrast", "bool", True, "use the high-level feature contrast", ablation=True),
     Option("label_contrast", "bool", True, "use the cluster-level label contrast", ablation=True),
     Option("balance", "bool", True, "use the balance term log K - H(mean Q^v)", ablation=True),

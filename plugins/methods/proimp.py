@@ -37,7 +37,8 @@ from torch import Tensor
 from mvbench.errors import MvbenchError
 from mvbench.hookspecs import method_hook
 from mvbench.nn import autocast, kmeans, minibatches, torch_generator
-from mvbench.options import Option, options_class
+from mvbench.options import (Option, batch_size, choice, epochs, hidden_widths, kmeans_restarts,
+                             learning_rate, options_class)
 from mvbench.specs import MethodInput, MethodOutput, MethodSpec, Variant
 from mvbench.training import Step, Trainer
 from mvbench_plugins.methods.proimp_parts import (
@@ -55,17 +56,16 @@ from mvbench_plugins.methods.proimp_parts import (
 
 OPTIONS = (
     Option("views", "list[int]", (0, 1), "the two dataset views used (0-based); ProImp is a two-view method"),
-    Option("hidden", "list[int]", (1024, 1024, 1024), "encoder hidden widths (Linear-BN-activation each)",
-           minimum=1),
+    hidden_widths((1024, 1024, 1024), "encoder hidden widths (Linear-BN-activation each)"),
     Option("activations", "list[str]", ("relu", "relu"),
            "encoder activation of each of the two views (one value = both)", choices=tuple(ENCODER_ACTIVATIONS)),
     Option("dim", "int", 256, "latent size D of z, s, h and the prototypes", minimum=1),
     Option("dropout", "float", 0.2, "dropout after every encoder hidden layer but the last", minimum=0.0,
            maximum=0.99),
-    Option("batch_size", "int", 1024, "mini-batch of complete pairs; the last partial batch is kept", minimum=2),
-    Option("lr", "float", 1e-3, "Adam learning rate (one optimiser, weight decay 0)", minimum=0.0),
-    Option("epochs", "int", 150, "training epochs in all (the first pretrain_epochs without L_pro)", minimum=0),
-    Option("pretrain_epochs", "int", 50, "epochs before the prototype matching and L_pro", minimum=0),
+    batch_size(1024, "mini-batch of complete pairs; the last partial batch is kept", minimum=2),
+    learning_rate(1e-3, "Adam learning rate (one optimiser, weight decay 0)"),
+    epochs("epochs", 150, "training epochs in all (the first pretrain_epochs without L_pro)"),
+    epochs("pretrain_epochs", 50, "epochs before the prototype matching and L_pro"),
     Option("tau_ins", "float", 0.5, "temperature of the instance contrast L_ins", minimum=1e-6),
     Option("tau_pro", "float", 2.0, "temperature of the prototype contrast L_pro", minimum=1e-6),
     Option("use_pro", "bool", True, "prototype contrast L_pro from epoch pretrain_epochs on", ablation=True),
@@ -76,19 +76,19 @@ OPTIONS = (
            ablation=True),
     Option("pro_peak", "float", 0.75, "cosine at which L_pro's positive logit peaks (1 = plain positive)",
            minimum=0.0, maximum=1.0, ablation=True),
-    Option("impute", "str", "prototype",
+    choice("impute", ("prototype", "cross_copy", "zero"),
            "missing view's representation: prototype (attention over the missing view's prototypes), "
            "cross_copy (the observed view's representation) or zero (no imputation: the code's "
-           "zero-filled buffer)", choices=("prototype", "cross_copy", "zero"), ablation=True),
+           "zero-filled buffer)", ablation=True),
     Option("impute_residual", "bool", True, "prototype imputation adds the observed view's n(s)",
            ablation=True),
-    Option("match_update", "str", "once",
+    choice("match_update", ("once", "every_epoch"),
            "prototype matching computed once at epoch pretrain_epochs (code) or before every later "
-           "epoch and the readout", choices=("once", "every_epoch")),
-    Option("norm_stats", "str", "observed",
+           "epoch and the readout"),
+    choice("norm_stats", ("observed", "masked_all"),
            "scalar z-score of each view from its observed rows, or masked_all = over the whole "
-           "zero-filled N x d matrix (the code)", choices=("observed", "masked_all")),
-    Option("kmeans_n_init", "int", 10, "k-means restarts on the concatenated representations", minimum=1),
+           "zero-filled N x d matrix (the code)"),
+    kmeans_restarts(10, "k-means restarts on the concatenated representations"),
 )
 
 # configure.py of the authors: Scene-15 is the default architecture; CUB narrows the first layer

@@ -33,70 +33,43 @@ from torch import Tensor, nn
 from mvbench.degeneracy import DIAGNOSTICS_KEY, diagnostics
 from mvbench.hookspecs import method_hook
 from mvbench.nn import MultiViewAutoencoder, autocast, torch_generator
-from mvbench.options import Option
+from mvbench.options import Option, autoencoder_options, batch_size, choice, epochs, learning_rate
 from mvbench.specs import MethodInput, MethodOutput, MethodSpec, Variant
 from mvbench.training import Step, Trainer, shuffled_batches
 from mvbench_plugins.methods import rav_losses
 
 OPTIONS = (
-    Option("pre_epochs", "int", 200, "epochs of reconstruction-only pre-training", minimum=0),
-    Option("epochs", "int", 100, "epochs of the full loss L_rec + lambda_1 L_Q + lambda_2 L_S", minimum=0),
-    Option("lr", "float", 3e-4, "Adam learning rate (one optimiser for both stages)", minimum=0.0),
-    Option("batch_size", "int", 256, "mini-batch size (last partial batch dropped; whole data if smaller)", minimum=2),
-    Option("feature_dim", "int", 512, "latent size f of each view's autoencoder", minimum=1),
-    Option("hidden", "list[int]", (500, 500, 2000), "encoder hidden widths (the decoder mirrors them)", minimum=1),
+    epochs("pre_epochs", 200, "epochs of reconstruction-only pre-training"),
+    epochs("epochs", 100, "epochs of the full loss L_rec + lambda_1 L_Q + lambda_2 L_S"),
+    learning_rate(3e-4, "Adam learning rate (one optimiser for both stages)"),
+    batch_size(256, "mini-batch size (last partial batch dropped; whole data if smaller)", minimum=2),
+    *autoencoder_options((500, 500, 2000), 512, "latent size f of each view's autoencoder"),
     Option("lambda_1", "float", 1.0, "weight of L_Q; 0 removes it (and W is not computed)", minimum=0.0, ablation=True),
     Option("lambda_2", "float", 1.0, "weight of L_S; 0 removes it (and S is not computed)", minimum=0.0, ablation=True),
     Option("tau_f", "float", 0.5, "temperature of L_S (relationship rows)", minimum=1e-6),
     Option("tau_l", "float", 0.5, "temperature of the cluster-level contrast in L_Q", minimum=1e-6),
     Option("sigma", "float", 1.0, "Gaussian kernel bandwidth of S^v and S (a multiplier of the median under sigma_heuristic=median)", minimum=1e-12),
-    Option(
-        "sigma_heuristic", "str", "fixed",
-        "fixed: bandwidth = sigma (paper); median: sigma x median off-diagonal squared distance per batch",
-        choices=rav_losses.SIGMA_HEURISTICS,
-    ),
+    choice("sigma_heuristic", rav_losses.SIGMA_HEURISTICS, "fixed: bandwidth = sigma (paper); median: sigma x median off-diagonal squared distance per batch", default="fixed"),
     Option(
         "z_normalize", "bool", True,
         "L2-normalise each view's Z before the kernel and (see normalize_scope) before the view "
         "distance WD (default: the paper-consistent reading, docs/methods/rav.md); false = the literal "
         "raw 512-d Z, with which S^v ~ the identity (L_S inert; watch s_offdiag)",
     ),
-    Option(
-        "normalize_scope", "str", "both",
-        "where z_normalize applies: both (kernel and WD; default) or kernel (WD sees the raw Z, "
-        "as rav-stable did before the default changed)",
-        choices=("both", "kernel"),
-    ),
-    Option(
-        "wd_norm", "str", "l2",
-        "norm of the pairwise distances in WD: l2 (Euclidean; default, paper-consistent) or l1 "
-        "(the literal mean L1 distance)",
-        choices=rav_losses.WD_NORMS,
-    ),
-    Option(
-        "ls_denominator", "str", "literal",
-        "literal: the paper's sum_k exp(.) - e^(1/tau_f), floored so it is never <= 0; infonce: plain sum_k exp(.)",
-        choices=rav_losses.LS_DENOMINATORS,
-    ),
-    Option(
-        "view_weighting", "str", "wasserstein",
-        "wasserstein: w = softmax(-WD) from mean pairwise distances (wd_norm); uniform: every w = 1/V (W not computed)",
-        choices=("wasserstein", "uniform"),
-        ablation=True,
-    ),
+    choice("normalize_scope", ("both", "kernel"),
+           "where z_normalize applies: both (kernel and WD; default) or kernel (WD sees the raw Z, "
+           "as rav-stable did before the default changed)"),
+    choice("wd_norm", rav_losses.WD_NORMS, "norm of the pairwise distances in WD: l2 (Euclidean; default, paper-consistent) or l1 "
+           "(the literal mean L1 distance)", default="l2"),
+    choice("ls_denominator", rav_losses.LS_DENOMINATORS, "literal: the paper's sum_k exp(.) - e^(1/tau_f), floored so it is never <= 0; infonce: plain sum_k exp(.)", default="literal"),
+    choice("view_weighting", ("wasserstein", "uniform"),
+           "wasserstein: w = softmax(-WD) from mean pairwise distances (wd_norm); uniform: every w = 1/V (W not computed)", ablation=True),
     Option("w_temperature", "float", 1.0, "temperature of the softmax over -WD (paper: 1)", minimum=1e-12),
-    Option(
-        "w_normalize", "str", "none",
-        "rescale WD before the softmax: none (paper), dim (divide by f), mean (divide by the mean WD), "
-        "energy (subtract each view's own spread, then divide by the mean)",
-        choices=rav_losses.W_NORMALIZATIONS,
-    ),
-    Option(
-        "w_space", "str", "features",
-        "what WD compares: features (the paper: each view's Z) or assignments (each view's Q from "
-        "the shared cluster head, a space all views share)",
-        choices=("features", "assignments"),
-    ),
+    choice("w_normalize", rav_losses.W_NORMALIZATIONS, "rescale WD before the softmax: none (paper), dim (divide by f), mean (divide by the mean WD), "
+           "energy (subtract each view's own spread, then divide by the mean)", default="none"),
+    choice("w_space", ("features", "assignments"),
+           "what WD compares: features (the paper: each view's Z) or assignments (each view's Q from "
+           "the shared cluster head, a space all views share)"),
 )
 
 

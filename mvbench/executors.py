@@ -30,7 +30,7 @@ import torch
 from mvbench.device import resolve_device
 from mvbench.errors import MvbenchError, unknown_name
 from mvbench.registry import ENV_VAR, get_registry
-from mvbench.runner import ResolvedTrial, Settings, Trial, base_record, resolve
+from mvbench.runner import DatasetCache, ResolvedTrial, Settings, Trial, base_record, resolve
 from mvbench.specs import Progress
 from mvbench.sweep import Executor, SequentialExecutor
 from mvbench.worker import pool_worker, run_trial
@@ -212,7 +212,8 @@ class LocalPoolExecutor:
         self.trials_per_gpu = trials_per_gpu
 
     def run(self, trials: Sequence[Trial], settings: Settings, plugins: Sequence[str],
-            on_record: OnRecord) -> None:
+            on_record: OnRecord, *, datasets: DatasetCache | None = None) -> None:
+        # ``datasets`` is not used: the trials run in other processes, which load their own.
         if self.gpus and settings.device not in ("auto", "cuda"):
             raise MvbenchError(f"--gpus gives each worker one of the listed GPUs as cuda:0; use "
                                f"--device cuda or auto, not {settings.device!r}")
@@ -355,7 +356,8 @@ class RayExecutor:
         self.trials_per_gpu = trials_per_gpu
 
     def run(self, trials: Sequence[Trial], settings: Settings, plugins: Sequence[str],
-            on_record: OnRecord) -> None:
+            on_record: OnRecord, *, datasets: DatasetCache | None = None) -> None:
+        # ``datasets`` is not used: the trials run in other processes, which load their own.
         ray = require_ray()
         device = resolve_device(settings.device)
         if device.type == "cuda":

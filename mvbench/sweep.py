@@ -56,10 +56,12 @@ class Executor(Protocol):
     ``plugins`` are the extra plugin modules (``-p``) the trials need, so that an executor
     running trials in other processes can rebuild the same registry there. A record is
     passed to ``on_record`` as soon as its trial ends, failed or not; KeyboardInterrupt
-    propagates after the records of finished trials were reported."""
+    propagates after the records of finished trials were reported. ``datasets`` holds what this
+    process has already loaded (the sweep's preflight): an executor that runs trials in this
+    process reuses it rather than reading every file a second time."""
 
     def run(self, trials: Sequence[Trial], settings: Settings, plugins: Sequence[str],
-            on_record: Callable[[dict[str, Any]], None]) -> None: ...
+            on_record: Callable[[dict[str, Any]], None], *, datasets: DatasetCache | None = None) -> None: ...
 
 
 class SequentialExecutor:
@@ -69,10 +71,10 @@ class SequentialExecutor:
         self.progress_factory = progress_factory
 
     def run(self, trials: Sequence[Trial], settings: Settings, plugins: Sequence[str],
-            on_record: Callable[[dict[str, Any]], None]) -> None:
+            on_record: Callable[[dict[str, Any]], None], *, datasets: DatasetCache | None = None) -> None:
         registry = get_registry(tuple(plugins))
         resolved = [resolve(trial, registry) for trial in trials]
-        cache = DatasetCache(settings.data_dir)
+        cache = datasets or DatasetCache(settings.data_dir)
         for item in resolved:
             progress = self.progress_factory(item) if self.progress_factory else None
             on_record(run_resolved(item, settings, cache, progress))
@@ -183,7 +185,7 @@ def run_sweep(planned: Sequence[PlannedTrial], settings: Settings, plugins: Sequ
     the keys of the trials this process runs, once the datasets are loaded (and downloaded, which
     shows its own progress bar), just before the first trial runs."""
     registry = get_registry(tuple(plugins))
-    preflight([resolve(p.trial, registry) for p in planned], settings.data_dir)
+    datasets = preflight([resolve(p.trial, registry) for p in planned], settings.data_dir)
     results_file.parent.mkdir(parents=True, exist_ok=True)  # a bad --out fails before any trial
     recorded = {key for key, state in record_states(read_records(results_file)).items() if state == DONE}
     mine, _ = claim(results_file, [p.key for p in planned], recorded)
@@ -203,7 +205,7 @@ def run_sweep(planned: Sequence[PlannedTrial], settings: Settings, plugins: Sequ
     try:
         if on_start:
             on_start([p.key for p in planned])
-        executor.run([p.trial for p in planned], settings, plugins, finished)
+        executor.run([p.trial for p in planned], settings, plugins, finished, datasets=datasets)
     finally:
         release(results_file)
     return records

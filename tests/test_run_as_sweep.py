@@ -77,3 +77,14 @@ def test_a_trial_claimed_by_another_live_process_is_left_to_it(cli, tmp_path):
     code, out, err = _run(cli, tmp_path / "all", seeds="2")
     assert code == 0 and "2 of these trials are claimed" in out and "seed 0" not in out
     assert read_records(tmp_path / "all" / RECORDS_FILE) == []
+
+
+def test_a_sequential_run_reads_its_dataset_once(cli, tmp_path, monkeypatch):
+    from mvbench import runner
+
+    loads = []
+    original = runner.DatasetCache._load
+    monkeypatch.setattr(runner.DatasetCache, "_load", lambda self, resolved: loads.append(1) or original(self, resolved))
+    code, _, err = _run(cli, tmp_path / "seq")
+    assert code == 0, err
+    assert len(read_records(tmp_path / "seq" / RECORDS_FILE)) == 3 and len(loads) == 1  # the preflight's load

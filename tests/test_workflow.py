@@ -297,3 +297,15 @@ def test_plot_lines_are_per_method_and_option_set(tmp_path):
     assert [group["acc_mean"].tolist() for *_, group in series] == [[0.9, 0.8, 0.7], [0.6, 0.5, 0.4]]
     plot_dataset(rows, "d", tmp_path / "d.png")
     assert (tmp_path / "d.png").stat().st_size > 10_000
+
+
+def test_the_readme_architecture_table_names_every_core_module():
+    import re
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("## Architecture", 1)[1].split("\n## ", 1)[0]
+    named = set(re.findall(r"`([a-z_]+)/?`", section))
+    package = Path(__file__).resolve().parent.parent / "mvbench"
+    modules = {p.stem for p in package.glob("*.py") if p.stem != "__init__"}
+    modules |= {p.name for p in package.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    assert modules - named == set(), f"README's architecture table does not name {sorted(modules - named)}"

@@ -10,7 +10,11 @@ The thresholds below were fixed before any trial was flagged, from what each qua
 and are not tuned on any dataset's labels:
 
 - one cluster: every sample has the same label (K >= 2);
-- few clusters: fewer than K/2 distinct labels (and more than one);
+- few clusters: the effective number of clusters, exp of the entropy of the predicted cluster
+  proportions, is below K/2 (and more than one label is used). It equals the number of distinct
+  labels when the clusters are equal in size, and a cluster of a handful of samples barely
+  counts: 598 / 2 / 0 of 600 samples is 1.02 effective clusters, not 2 (CVCL on synthetic3d
+  ended so; counting distinct labels, the first version of this rule, missed it);
 - flat loss: a stage of at least ``FLAT_MIN_EPOCHS`` epochs whose epoch losses all lie within
   ``FLAT_RELATIVE`` of their largest magnitude, i.e. constant to float32 precision (a few ulps):
   nothing was learned in that stage;
@@ -42,7 +46,7 @@ UNIFORM_MARGIN = 1e-2
 
 RULES = {
     "one cluster": "every sample has the same predicted label (K >= 2)",
-    "few clusters": "fewer than K/2 distinct predicted labels",
+    "few clusters": "fewer than K/2 effective clusters (exp of the entropy of the predicted cluster proportions)",
     "flat loss": (f"a training stage of at least {FLAT_MIN_EPOCHS} epochs whose epoch losses are all "
                   f"within {FLAT_RELATIVE:g} (relative) of each other: constant to float precision"),
     "constant embedding": (f"the final embedding's std across samples, relative to its RMS row norm, is "
@@ -104,11 +108,14 @@ def degeneracy_reasons(labels: np.ndarray, n_clusters: int, extras: Mapping[str,
 def _cluster_reasons(labels: np.ndarray, n_clusters: int) -> list[str]:
     if n_clusters < 2 or labels.size == 0:
         return []
-    used = len(np.unique(labels))
-    if used == 1:
+    _, sizes = np.unique(labels, return_counts=True)
+    if sizes.size == 1:
         return [f"one cluster: all {labels.size} samples have one label (K = {n_clusters})"]
-    if used < n_clusters / 2:
-        return [f"few clusters: {used} of K = {n_clusters} used (fewer than K/2)"]
+    proportions = sizes / sizes.sum()
+    effective = float(np.exp(-(proportions * np.log(proportions)).sum()))
+    if effective < n_clusters / 2:
+        return [f"few clusters: {effective:.2f} effective of K = {n_clusters} ({sizes.size} labels used, "
+                f"largest cluster {sizes.max()} of {labels.size} samples; fewer than K/2)"]
     return []
 
 

@@ -35,8 +35,14 @@ def test_a_healthy_trial_has_no_reasons():
 def test_cluster_rules():
     assert degeneracy_reasons(np.zeros(40, dtype=int), 40, {}) == [
         "one cluster: all 40 samples have one label (K = 40)"]
-    assert degeneracy_reasons(np.arange(40) % 4, 10, {}) == ["few clusters: 4 of K = 10 used (fewer than K/2)"]
-    assert degeneracy_reasons(np.arange(40) % 5, 10, {}) == []  # exactly K/2 is not fewer
+    assert degeneracy_reasons(np.arange(40) % 4, 10, {}) == [
+        "few clusters: 4.00 effective of K = 10 (4 labels used, largest cluster 10 of 40 samples; fewer than K/2)"]
+    assert degeneracy_reasons(np.arange(40) % 5, 10, {}) == []  # exactly K/2 equal clusters is not fewer
+    # CVCL on synthetic3d: a second cluster of 2 samples does not make 2 clusters (1.02 effective).
+    near_collapse = np.repeat([0, 1], [598, 2])
+    assert degeneracy_reasons(near_collapse, 3, {}) == [
+        "few clusters: 1.02 effective of K = 3 (2 labels used, largest cluster 598 of 600 samples; fewer than K/2)"]
+    assert degeneracy_reasons(np.repeat([0, 1], [309, 291]), 3, {}) == []  # two real clusters of K = 3
     assert degeneracy_reasons(np.zeros(5, dtype=int), 1, {}) == []  # K = 1: one cluster is the task
 
 

@@ -7,7 +7,9 @@ preset, the ``dsimvc-mask`` mechanism = the authors' sample-level generator, thr
 the published reference. Labels are used only for the metrics. The references are other
 papers' runs of the authors' code at missing rate 0.5 (GCFAgg, CVPR 2023, Table 5, for
 synthetic3d; DIMVC-HIA, AAAI 2026, Table 2, for MNIST-USPS); the DSIMVC paper's own tables were
-not readable.
+not readable. ``--out`` is a records file: seeds recorded ok there are reused, the others run
+and are appended. No suite runs these trials (the `ci` suite runs DSIMVC with tiny epochs
+only), so the records are shared with no suite's.
 
     python benchmarks/quality_dsimvc.py --datasets synthetic3d mnist-usps --seeds 0 1 2 3 4 \
         [--rate 0.5] [--missing dsimvc-mask|mcar] [--threads 1] [--set iterations=50 ...] \
@@ -26,20 +28,14 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from pathlib import Path
 
 import torch
 
-from mvbench.options import split_assignment
-from mvbench.registry import build_registry
-from mvbench.results import append_record
-from mvbench.runner import DatasetCache, Settings, Trial, resolve, run_resolved
-from mvbench_plugins.methods.dsimvc import Config
+import quality
+from mvbench.runner import Trial
+from mvbench_plugins.methods.dsimvc import Config, loss_settings
 from mvbench_plugins.methods.dsimvc_parts import DsimvcNet, StepContext, WeightNet, bilevel_step, plain_step
 
-from epoch_log import EpochLog
-
-PLUGINS = ["mvbench_plugins.methods.dsimvc", "mvbench_plugins.missingness.dsimvc_mask"]
 # (ACC, NMI, PUR) of the authors' code at rate 0.5, as reported by third parties.
 PUBLISHED = {
     "synthetic3d": ((0.725, 0.609, 0.864), "GCFAgg CVPR 2023 Table 5"),
@@ -47,39 +43,26 @@ PUBLISHED = {
 }
 
 
-def quality(args: argparse.Namespace) -> None:
-    registry, cache = build_registry(PLUGINS), DatasetCache(None)
-    settings = Settings(device="cpu", precision=args.precision)
-    method_options = dict(split_assignment(s) for s in args.set)
+def describe(record: quality.Record) -> str:
+    m, extras = record["metrics"], record["extras"]
+    return (f"seed {record['seed']}: incomplete {record['incomplete_fraction']:.3f} | ACC {m['acc']:.4f} "
+            f"NMI {m['nmi']:.4f} PUR {m['pur']:.4f} ARI {m['ari']:.4f} | {record['train_time']:.0f}s, "
+            f"mean seconds {quality.seconds_text(record, digits=3)} | imputation {extras.get('imputation')} "
+            f"| final weights {extras.get('final_weights')}")
+
+
+def quality_check(args: argparse.Namespace) -> None:
+    """Every seed of every dataset, each dataset's means beside the published reference."""
+    run, options = quality.Quality(args), quality.method_options(args)
     for dataset in args.datasets:
-        rows = []
-        for seed in args.seeds:
-            trial = Trial(method="dsimvc", dataset=dataset, seed=seed, missing=args.missing,
-                          missing_options={"rate": args.rate}, method_options=method_options)
-            resolved = resolve(trial, registry)
-            if not rows:
-                print(f"dsimvc on {dataset}, {args.missing} rate {args.rate}, {args.precision}, torch "
-                      f"threads {torch.get_num_threads()}, preset {resolved.preset}, options "
-                      f"{resolved.method_options}", flush=True)
-            record = run_resolved(resolved, settings, cache, progress=EpochLog())
-            if record["status"] != "ok":
-                raise SystemExit(f"{dataset} seed {seed} failed: {record['error']}")
-            m, extras = record["metrics"], record["extras"]
-            seconds = {stage: statistics.mean(s) for stage, s in extras["epoch_seconds"].items() if s}
-            print(f"seed {seed}: incomplete {record['incomplete_fraction']:.3f} | ACC {m['acc']:.4f} "
-                  f"NMI {m['nmi']:.4f} PUR {m['pur']:.4f} ARI {m['ari']:.4f} | {record['train_time']:.0f}s, "
-                  f"mean seconds " + ", ".join(f"{k} {v:.3f}" for k, v in seconds.items())
-                  + f" | imputation {extras.get('imputation')} | final weights {extras.get('final_weights')}",
-                  flush=True)
-            rows.append(record)
-            if args.out:
-                append_record(args.out, record)
+        records = run.run([Trial(method="dsimvc", dataset=dataset, seed=seed, missing=args.missing,
+                                 missing_options={"rate": args.rate}, method_options=options)
+                           for seed in args.seeds], describe)
         published, source = PUBLISHED.get(dataset, ((None, None, None), "none"))
-        for key, ref in zip(("acc", "nmi", "pur"), published):
-            values = [r["metrics"][key] for r in rows]
-            spread = f" +- {statistics.stdev(values):.4f}" if len(values) > 1 else ""
+        for metric, ref in zip(("acc", "nmi", "pur"), published):
             shown = "-" if ref is None else f"{ref:.4f}"
-            print(f"{dataset} {key.upper()}: {statistics.mean(values):.4f}{spread}  (published {shown}, {source})")
+            print(f"{dataset} {metric.upper()}: {quality.metric_summary(records, metric)}  "
+                  f"(published {shown}, {source})")
 
 
 def timing(args: argparse.Namespace) -> None:
@@ -91,7 +74,7 @@ def timing(args: argparse.Namespace) -> None:
                       normalize_features=False, with_decoders=False)
     weight_net = WeightNet(k, cfg.wnet_hidden)
     ctx = StepContext(model=model, model_optimizer=torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=True),
-                      losses=cfg.losses(), precision=args.precision, weight_net=weight_net,
+                      losses=loss_settings(cfg), precision=args.precision, weight_net=weight_net,
                       weight_optimizer=torch.optim.Adam(weight_net.parameters(), lr=cfg.wnet_lr, fused=True),
                       meta_lr=cfg.meta_lr)
     complete = [torch.rand(b, d) for d in dims]
@@ -114,25 +97,14 @@ def timing(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--datasets", nargs="+", default=["synthetic3d", "mnist-usps"])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser = quality.make_parser(__doc__, datasets=["synthetic3d", "mnist-usps"], seeds=[0, 1, 2, 3, 4])
     parser.add_argument("--rate", type=float, default=0.5)
     parser.add_argument("--missing", default="dsimvc-mask", choices=("dsimvc-mask", "mcar"))
-    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="a method option")
-    parser.add_argument("--out", type=Path, help="append each trial's record (JSON lines)")
     parser.add_argument("--timing", action="store_true", help="time one bi-level iteration instead")
     parser.add_argument("--repeats", type=int, default=10, help="timed repeats per step (--timing)")
-    args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    timing(args) if args.timing else quality(args)
+    args = quality.parse(parser)
+    timing(args) if args.timing else quality_check(args)
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except KeyboardInterrupt:
-        raise SystemExit("interrupted; the seeds that finished are in --out, if given") from None
+    quality.run_main(main)

@@ -11,6 +11,7 @@ Examples::
     python benchmarks/bench_epochs.py rav random:2000:76,216,64,240,47,6:10 --precision bf16
     python benchmarks/bench_epochs.py mflvc mat:/path/MNIST_USPS.mat --set pre_epochs=3 con_epochs=3
     python benchmarks/bench_epochs.py dimvc-hia handwritten-mat --missing-rate 0.5 --set pre_epochs=3 epochs=3
+    python benchmarks/bench_epochs.py proimp scene15 --missing get-mask --missing-rate 0.5 --seed 1
 """
 
 from __future__ import annotations
@@ -99,8 +100,10 @@ def main() -> None:
     parser.add_argument("--precision", default="fp32")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--missing-rate", type=float, default=0.0, metavar="R",
-                        help="an mcar mask of rate R (the runner's, for this seed): NaN rows for a method "
-                             "that handles missing views, mean-filled rows for one that does not")
+                        help="a mask of rate R (the runner's, for this seed and --missing): NaN rows for a "
+                             "method that handles missing views, mean-filled rows for one that does not")
+    parser.add_argument("--missing", default="mcar", metavar="MECHANISM",
+                        help="the missingness mechanism of --missing-rate (e.g. get-mask, dsimvc-mask)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--bare", action="store_true",
@@ -121,13 +124,15 @@ def main() -> None:
                               owner=f"method {method.name!r}")
     mask = np.ones((dataset.n_samples, dataset.n_views), dtype=bool)
     if args.missing_rate:
-        mcar = registry.mechanism("mcar")
-        mask = make_mask(dataset, mcar, resolve_options(mcar.options, {"rate": args.missing_rate}), args.seed)
+        mechanism = registry.mechanism(args.missing)
+        mask = make_mask(dataset, mechanism, resolve_options(mechanism.options, {"rate": args.missing_rate}),
+                         args.seed)
     arrays = (blank_missing(dataset.views, mask) if method.handles_missing
               else fill_missing(dataset.views, mask, "mean"))
     views = [torch.as_tensor(x, dtype=torch.float32, device=device) for x in arrays]
     print(f"{method.name} on {dataset.name} (N={dataset.n_samples}, dims={dataset.dims}, "
-          f"K={dataset.n_clusters}), missing rate {args.missing_rate:g}, {device}, {precision}, "
+          f"K={dataset.n_clusters}), missing rate {args.missing_rate:g}"
+          f"{f' ({args.missing})' if args.missing_rate else ''}, {device}, {precision}, "
           f"{torch.get_num_threads()} threads")
 
     seed_everything(args.seed)

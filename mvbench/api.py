@@ -214,7 +214,7 @@ def prepare_sweep(registry: Registry, suite: str | Path | None = None, *, method
         results_file = Path("mvbench-results") / adhoc_name(planned, registry, settings) / RECORDS_FILE
     if selection:  # after naming the folder: a slice of an ad-hoc grid shares the grid's records
         planned = select(planned, selection)
-    planned = mark(planned, read_records(results_file))
+    planned = mark(planned, loaded.records(results_file) if suite else read_records(results_file))
     return PreparedSweep(name, planned, to_run(planned, retry_failed=retry_failed), settings, results_file)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -274,7 +275,22 @@ def build(name: str, records: Sequence[Mapping[str, Any]], registry: Registry | 
     meta = _meta(name, rows, registry, suite)
     if stale:
         meta["left_out"] = stale
+    if suite is not None and planned is not None:
+        reused = _reused(records, planned, suite.name)
+        if reused:
+            meta["reused"] = reused
     return Leaderboard(name, table, meta)
+
+
+def _reused(records: Iterable[Mapping[str, Any]], planned: Sequence[PlannedTrial], name: str) -> str:
+    """A sentence naming the trials shown here that another suite recorded (``reuse``), or ""."""
+    keys = {p.key for p in planned}
+    counts = Counter(r.get("suite") for r in latest_records(records)
+                     if r.get("trial_key") in keys and r.get("suite") not in (None, name))
+    if not counts:
+        return ""
+    return "trials recorded by other suites (the same trials): " + ", ".join(
+        f"{n} by {suite}" for suite, n in sorted(counts.items()))
 
 
 def superseded(records: Iterable[Mapping[str, Any]], planned: Sequence[PlannedTrial],

@@ -158,8 +158,9 @@ def markdown(board: Leaderboard) -> str:
         lines.append(f"- epochs: {meta['epochs']}")
     if meta.get("regenerate"):
         lines.append(f"- regenerate (e.g. on a GPU): `{meta['regenerate']}`")
-    if meta.get("left_out"):
-        lines.append(f"- {meta['left_out']}")
+    for fact in ("left_out", "reused"):
+        if meta.get(fact):
+            lines.append(f"- {meta[fact]}")
     lines += [
         "- cells: mean ± std over the seeds that finished (std: sample std, ddof=1; none for one "
         "seed); **bold**: best mean among the rows of the same missingness and rate (lowest for time)",

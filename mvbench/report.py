@@ -22,7 +22,7 @@ from mvbench.errors import MvbenchError
 from mvbench.leaderboard_render import provenance, row_label, setting_label
 from mvbench.metrics import METRICS
 from mvbench.registry import Registry
-from mvbench.results import latest_records, read_records
+from mvbench.results import latest_records
 from mvbench.suite import Suite, load_suite
 
 REPORT_FILE = "REPRODUCTION.md"
@@ -125,7 +125,7 @@ def collect(folder: Path, registry: Registry) -> Report:
     report = Report()
     for path in suite_files(folder):
         suite = load_suite(path, registry)
-        records = read_records(suite.results_file) if suite.results_file.is_file() else []
+        records = suite.records()
         if not records:
             report.boards.append(BoardSummary(suite.name))
             continue

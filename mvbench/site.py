@@ -228,6 +228,8 @@ def board_body(board: Leaderboard, plots: Mapping[str, bytes], *, threads: str =
         facts.append(("epochs", meta["epochs"]))
     if meta.get("left_out"):
         facts.append(("left out", meta["left_out"]))
+    if meta.get("reused"):
+        facts.append(("reused", meta["reused"]))
     parts.append(provenance_list(facts))
     parts.append('<p class="note">Cells: mean ± std over the seeds that finished (sample std, ddof=1; none '
                  "for one seed). Highlighted: the best mean among the rows of the same missingness and rate "

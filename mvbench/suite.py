@@ -15,13 +15,13 @@ from mvbench.device import check_precision
 from mvbench.errors import MvbenchError, unknown_name
 from mvbench.missing import FILL_STRATEGIES
 from mvbench.registry import Registry, get_registry
-from mvbench.results import RECORDS_FILE, options_label
+from mvbench.results import RECORDS_FILE, options_label, read_records
 
 RESULTS_DIR = "results"
 
 _TABLE_KEYS: dict[str, tuple[str, ...]] = {
     "top": ("suite", "methods", "datasets", "missing", "grid", "method_options"),
-    "[suite]": ("name", "description", "seeds", "device", "precision", "epochs", "fill", "threads"),
+    "[suite]": ("name", "description", "seeds", "device", "precision", "epochs", "fill", "threads", "reuse"),
     "[[methods]]": ("name", "method", "options", "description", "published"),
     "[[datasets]]": ("name", "options", "label", "rate"),
     "missing": ("mechanism", "rates", "options"),
@@ -86,12 +86,24 @@ class Suite:
     fill: str = "mean"
     threads: int | None = None
     path: Path | None = None
+    # Suites whose records of the same trials (same keys) count for this one: not rerun, shown.
+    reuse: tuple[str, ...] = ()
 
     @property
     def results_file(self) -> Path:
         """Where the suite's records live by default: ``<suite folder>/results/NAME/trials.jsonl``."""
+        return self._results_of(self.name)
+
+    def _results_of(self, name: str) -> Path:
         base = self.path.parent if self.path else Path(".")
-        return base / RESULTS_DIR / self.name / RECORDS_FILE
+        return base / RESULTS_DIR / name / RECORDS_FILE
+
+    def records(self, results_file: Path | None = None) -> list[dict[str, Any]]:
+        """The records this suite counts: its own (from ``results_file`` if given), then those of
+        the suites it reuses; a trial of the suite is done if any of them holds an ok record of
+        its key. New records always go to the suite's own file."""
+        files = [results_file or self.results_file, *(self._results_of(name) for name in self.reuse)]
+        return [record for path in files if path.is_file() for record in read_records(path)]
 
 
 # --- suite files -------------------------------------------------------------------------
@@ -269,7 +281,17 @@ def parse_suite(data: Mapping[str, Any], source: str, path: Path | None = None,
         precision=check_precision(head.get("precision", "fp32")),
         epochs=_expect(head.get("epochs", ""), str, "[suite] epochs", source, "a string"),
         fill=fill, threads=_threads(head.get("threads"), source), path=path,
+        reuse=_reuse(head.get("reuse", []), name, source),
     )
+
+
+def _reuse(value: Any, name: str, source: str) -> tuple[str, ...]:
+    names = _expect(value, list, "[suite] reuse", source, 'a list of suite names, e.g. reuse = ["complete"]')
+    if not all(isinstance(n, str) and n for n in names):
+        raise MvbenchError(f'{source}: [suite] reuse must list suite names, e.g. reuse = ["complete"]')
+    if name in names:
+        raise MvbenchError(f"{source}: [suite] reuse names the suite itself ({name!r}); its own records always count")
+    return tuple(names)
 
 
 def load_suite(path: str | Path, registry: Registry | None = None) -> Suite:

@@ -8,6 +8,7 @@ import textwrap
 from dataclasses import replace
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 
@@ -418,3 +419,63 @@ def test_a_variant_may_not_hide_a_method(plugin):
 
     with pytest.raises(MvbenchError, match="rename the variant"):
         build_registry(objects=[("clash", Clash)])
+
+
+REUSED_SUITES = {
+    "first": """
+        [suite]
+        seeds = 2
+        device = "cpu"
+        [[methods]]
+        name = "kmeans"
+        method = "kmeans"
+        options = { n_init = 1 }
+        [[datasets]]
+        name = "synthetic"
+        options = { samples = 40, dims = [4] }
+    """,
+    "second": """
+        [suite]
+        seeds = 2
+        device = "cpu"
+        reuse = ["first"]
+        [[methods]]
+        name = "kmeans"
+        method = "kmeans"
+        options = { n_init = 1 }
+        [[methods]]
+        name = "kmeans-raw"
+        method = "kmeans"
+        options = { n_init = 1, standardize = false }
+        [[datasets]]
+        name = "synthetic"
+        options = { samples = 40, dims = [4] }
+    """,
+}
+
+
+def test_a_suite_reuses_the_records_of_the_same_trials_from_the_suites_it_names(tmp_path, cli):
+    import json
+
+    folder = tmp_path / "leaderboards"
+    folder.mkdir()
+    for name, text in REUSED_SUITES.items():
+        (folder / f"{name}.toml").write_text(textwrap.dedent(text))
+    assert cli("sweep", str(folder / "first.toml"), "-q")[0] == 0
+    code, out, _ = cli("sweep", str(folder / "second.toml"), "-q")
+    assert code == 0 and "ran 2 trials" in out  # kmeans-raw only: the kmeans trials are first's
+    own = [json.loads(line) for line in (folder / "results" / "second" / "trials.jsonl").read_text().splitlines()]
+    assert {r["option_set"] for r in own} == {"kmeans-raw"}
+    assert cli("leaderboard", str(folder / "second.toml"), "--no-plots")[0] == 0
+    board = (folder / "second.md").read_text()
+    assert "trials recorded by other suites (the same trials): 2 by first" in board
+    assert sorted(pd.read_csv(folder / "second.csv")["option_set"]) == ["kmeans", "kmeans-raw"]
+
+
+@pytest.mark.parametrize("reuse, message", [('"first"', "must be a list of suite names"),
+                                            ('["second"]', "names the suite itself")])
+def test_a_bad_reuse_list_is_a_one_line_error(tmp_path, cli, reuse, message):
+    path = tmp_path / "second.toml"
+    path.write_text(textwrap.dedent(REUSED_SUITES["second"]).replace('reuse = ["first"]', f"reuse = {reuse}"))
+    code, _, err = cli("sweep", str(path), "--dry-run")
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1

@@ -92,7 +92,7 @@ def handle(args: argparse.Namespace) -> int:
         if args.check:
             return check(suite, registry, args, out_dir)
         results_file = Path(args.results) / RECORDS_FILE if args.results else suite.results_file
-        board = suite_board(suite, registry, _records(results_file), args.device)
+        board = suite_board(suite, registry, _records(results_file, suite.records(results_file)), args.device)
     page = page_facts(suite) if args.name else PageFacts()
     if args.format:
         sys.stdout.write(rendered(board, args.format, plots=not args.no_plots, facts=page))
@@ -154,8 +154,10 @@ def write_page(board: Leaderboard, out_dir: Path, plot_dir: Path | None, facts: 
     return path
 
 
-def _records(path: Path) -> list[dict[str, Any]]:
-    records = read_records(path)
+def _records(path: Path, records: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """The records read from ``path`` (or the given ones, a suite's with those it reuses); none
+    is an error."""
+    records = read_records(path) if records is None else records
     if not records:
         raise MvbenchError(f"no trial records in {path}; run the sweep first (mvbench sweep ...)")
     return records

@@ -3,7 +3,8 @@ records, through the sweep's driver and the sequential executor, the summary wri
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import textwrap
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,3 +23,29 @@ def run_trials(trials: Sequence[Trial], out_dir: Path, plugins: Sequence[str] = 
     records, _ = execute_run(run_plan, lambda pending: run_sweep(
         pending, settings, tuple(plugins), SequentialExecutor(), run_plan.results_file, suite=None))
     return records
+
+
+def kmeans_suite(*, seeds: int = 2, samples: int = 40, n_init: int = 1, head: str = "", methods: str = "",
+                 tail: str = "") -> str:
+    """The TOML of a suite that runs in seconds: k-means on a small synthetic dataset, on the CPU.
+    ``head`` adds lines to [suite], ``methods`` more [[methods]] tables, ``tail`` anything after."""
+    return "\n".join([
+        "[suite]", f"seeds = {seeds}", 'device = "cpu"', textwrap.dedent(head).strip(),
+        "[[methods]]", 'name = "kmeans"', 'method = "kmeans"', f"options = {{ n_init = {n_init} }}",
+        textwrap.dedent(methods).strip(),
+        "[[datasets]]", 'name = "synthetic"', f"options = {{ samples = {samples}, dims = [4] }}",
+        textwrap.dedent(tail).strip(), ""])
+
+
+def assert_seeded(fit: Callable[[int], Any], seed: int) -> None:
+    """``fit(seed)`` (a method's output for a trial seed) is reproducible: twice the same labels and
+    loss history, torch's global RNG left as the caller had it, and another seed trains otherwise."""
+    import numpy as np
+    import torch
+
+    before = torch.get_rng_state()
+    a, b = fit(seed), fit(seed)
+    assert torch.equal(torch.get_rng_state(), before)
+    assert np.array_equal(a.labels, b.labels)
+    assert a.extras["loss_history"] == b.extras["loss_history"]
+    assert fit(seed + 1).extras["loss_history"] != a.extras["loss_history"]

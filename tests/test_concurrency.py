@@ -13,6 +13,8 @@ from pathlib import Path
 from mvbench.claims import claim, release
 from mvbench.results import append_record, read_records
 
+from run_helpers import kmeans_suite
+
 
 def _append_many(path: str, tag: str, count: int) -> None:
     big = "x" * 70_000  # far above PIPE_BUF: one write is not atomic without the lock
@@ -64,18 +66,7 @@ def test_claims_leave_another_live_process_its_trials(tmp_path):
 
 def test_two_sweeps_of_one_suite_run_each_trial_once(tmp_path):
     suite = tmp_path / "twice.toml"
-    suite.write_text(textwrap.dedent("""
-        [suite]
-        seeds = 4
-        device = "cpu"
-        [[methods]]
-        name = "kmeans"
-        method = "kmeans"
-        options = { n_init = 2 }
-        [[datasets]]
-        name = "synthetic"
-        options = { samples = 60, dims = [4] }
-    """))
+    suite.write_text(kmeans_suite(seeds=4, samples=60, n_init=2))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     command = [sys.executable, "-m", "mvbench.cli", "sweep", str(suite), "-q"]
     runs = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

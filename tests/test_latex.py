@@ -3,13 +3,14 @@ snapshot, and the ``--format`` flags of the command."""
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
 
 from mvbench.leaderboard import aggregate_cells, build, cell_rows
 from mvbench.leaderboard_render import latex, latex_escape, ranked, row_label
+
+from run_helpers import kmeans_suite
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "leaderboard.tex"
 
@@ -96,22 +97,7 @@ def test_row_labels_name_the_method_when_the_option_set_does_not():
     assert row_label({"method": "mflvc", "option_set": "short"}) == "mflvc [short]"
 
 
-SUITE = """
-    [suite]
-    description = "a tiny suite"
-    seeds = 2
-    device = "cpu"
-    threads = 1
-
-    [[methods]]
-    name = "kmeans"
-    method = "kmeans"
-    options = { n_init = 1 }
-
-    [[datasets]]
-    name = "synthetic"
-    options = { samples = 40, dims = [4] }
-"""
+SUITE = kmeans_suite(head='description = "a tiny suite"\nthreads = 1')
 
 
 @pytest.fixture
@@ -119,7 +105,7 @@ def swept(tmp_path, cli):
     folder = tmp_path / "leaderboards"
     folder.mkdir()
     suite = folder / "tiny.toml"
-    suite.write_text(textwrap.dedent(SUITE))
+    suite.write_text(SUITE)
     assert cli("sweep", str(suite), "-q")[0] == 0
     return suite
 

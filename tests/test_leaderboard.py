@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import statistics
-import textwrap
 from types import SimpleNamespace
 
 import numpy as np
@@ -21,6 +20,8 @@ from mvbench.registry import build_registry
 from mvbench.results import RECORDS_FILE, read_records
 from mvbench.options import Option
 from mvbench.specs import DatasetSpec, MethodSpec
+
+from run_helpers import kmeans_suite
 
 def record(seed: int, acc: float | None, *, option_set: str = "full", method: str = "kmeans",
            dataset: str = "synthetic", missing: str = "none", rate: float | None = None,
@@ -213,42 +214,33 @@ def test_compare_reports_changes_beyond_the_tolerance_only():
     assert [k[-1] for k in result.removed] == ["gone"] and result.added == []
 
 
-SUITE = """
-    [suite]
-    description = "a tiny suite"
-    seeds = 2
-    device = "cpu"
-    threads = 1
-    epochs = "n/a (k-means)"
+SUITE = kmeans_suite(
+    head="""
+        description = "a tiny suite"
+        threads = 1
+        epochs = "n/a (k-means)"
+    """,
+    methods="""
+        [[methods]]
+        name = "kmeans-raw"
+        method = "kmeans"
+        options = { n_init = 1, standardize = false }
+    """,
+    tail="""
+        [[missing]]
+        mechanism = "none"
 
-    [[methods]]
-    name = "kmeans"
-    method = "kmeans"
-    options = { n_init = 1 }
-
-    [[methods]]
-    name = "kmeans-raw"
-    method = "kmeans"
-    options = { n_init = 1, standardize = false }
-
-    [[datasets]]
-    name = "synthetic"
-    options = { samples = 40, dims = [4] }
-
-    [[missing]]
-    mechanism = "none"
-
-    [[missing]]
-    mechanism = "mcar"
-    rates = [0.5]
-"""
+        [[missing]]
+        mechanism = "mcar"
+        rates = [0.5]
+    """)
 
 
 @pytest.fixture
 def suite_dir(tmp_path):
     folder = tmp_path / "leaderboards"
     folder.mkdir()
-    (folder / "tiny.toml").write_text(textwrap.dedent(SUITE))
+    (folder / "tiny.toml").write_text(SUITE)
     return folder
 
 

@@ -20,6 +20,8 @@ from mvbench.runner import Settings, Trial, resolve
 from mvbench.sweep import DONE, FAILED, SequentialExecutor, expand, plan, run_sweep, to_run
 from mvbench.suite import load_suite
 
+from run_helpers import kmeans_suite
+
 PLUGIN = "mvbench_sweep_testplugin"
 PLUGIN_SOURCE = '''
 import numpy as np
@@ -422,35 +424,13 @@ def test_a_variant_may_not_hide_a_method(plugin):
 
 
 REUSED_SUITES = {
-    "first": """
-        [suite]
-        seeds = 2
-        device = "cpu"
-        [[methods]]
-        name = "kmeans"
-        method = "kmeans"
-        options = { n_init = 1 }
-        [[datasets]]
-        name = "synthetic"
-        options = { samples = 40, dims = [4] }
-    """,
-    "second": """
-        [suite]
-        seeds = 2
-        device = "cpu"
-        reuse = ["first"]
-        [[methods]]
-        name = "kmeans"
-        method = "kmeans"
-        options = { n_init = 1 }
+    "first": kmeans_suite(),
+    "second": kmeans_suite(head='reuse = ["first"]', methods="""
         [[methods]]
         name = "kmeans-raw"
         method = "kmeans"
         options = { n_init = 1, standardize = false }
-        [[datasets]]
-        name = "synthetic"
-        options = { samples = 40, dims = [4] }
-    """,
+    """),
 }
 
 
@@ -460,7 +440,7 @@ def test_a_suite_reuses_the_records_of_the_same_trials_from_the_suites_it_names(
     folder = tmp_path / "leaderboards"
     folder.mkdir()
     for name, text in REUSED_SUITES.items():
-        (folder / f"{name}.toml").write_text(textwrap.dedent(text))
+        (folder / f"{name}.toml").write_text(text)
     assert cli("sweep", str(folder / "first.toml"), "-q")[0] == 0
     code, out, _ = cli("sweep", str(folder / "second.toml"), "-q")
     assert code == 0 and "ran 2 trials" in out  # kmeans-raw only: the kmeans trials are first's
@@ -476,6 +456,6 @@ def test_a_suite_reuses_the_records_of_the_same_trials_from_the_suites_it_names(
                                             ('["second"]', "names the suite itself")])
 def test_a_bad_reuse_list_is_a_one_line_error(tmp_path, cli, reuse, message):
     path = tmp_path / "second.toml"
-    path.write_text(textwrap.dedent(REUSED_SUITES["second"]).replace('reuse = ["first"]', f"reuse = {reuse}"))
+    path.write_text(REUSED_SUITES["second"].replace('reuse = ["first"]', f"reuse = {reuse}"))
     code, _, err = cli("sweep", str(path), "--dry-run")
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1

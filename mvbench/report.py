@@ -202,7 +202,8 @@ def definitions(report: Report) -> list[str]:
     boards = ", ".join(f"`{b}`" for b in dict.fromkeys(s.name for s in report.boards)) or "none"
     return [
         f"boards: every suite in `leaderboards/` but `{CI_SUITE}` and the `{SMOKE_PREFIX}*` suites "
-        f"(smoke checks, never leaderboards): {boards}; records from `leaderboards/results/NAME/trials.jsonl`",
+        f"(smoke checks, never leaderboards): {boards}; records from `leaderboards/results/NAME/trials.jsonl` "
+        f"and from those of the suites a suite reuses (`[suite] reuse`)",
         "paper: the published number for the same method, dataset and setting, from the dataset registry "
         "(`datasets/manifest.toml`); an option set that switches off an ablation toggle is compared only "
         "with the paper's number for that ablation",

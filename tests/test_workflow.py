@@ -309,3 +309,13 @@ def test_the_readme_architecture_table_names_every_core_module():
     modules = {p.stem for p in package.glob("*.py") if p.stem != "__init__"}
     modules |= {p.name for p in package.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
     assert modules - named == set(), f"README's architecture table does not name {sorted(modules - named)}"
+
+
+def test_built_in_methods_take_every_random_stream_from_seed_for():
+    import re
+
+    methods = Path(__file__).resolve().parent.parent / "plugins" / "methods"
+    for path in methods.glob("*.py"):
+        code = "\n".join(line.split("#", 1)[0] for line in path.read_text().splitlines())
+        # The trial seed itself (``inp.seed``) or arithmetic on a seed would be a stream of its own.
+        assert not re.search(r"\.seed\b(?!_for)|seed\s*[+*]", code), f"{path.name} derives a seed itself"

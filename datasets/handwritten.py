@@ -17,8 +17,7 @@ import numpy as np
 
 from mvbench.errors import MvbenchError
 from mvbench.hookspecs import hookimpl
-from mvbench.options import Option
-from mvbench.data.preprocessing import preprocess_views
+from mvbench.data.preprocessing import preprocess_option, preprocess_views
 from mvbench.specs import Dataset, DatasetSpec
 
 VIEWS = ("fou", "fac", "kar", "pix", "zer", "mor")
@@ -49,9 +48,7 @@ SPEC = DatasetSpec(
     load=load_embedded,
     description="UCI Multiple Features (handwritten digits), 2000 x 6 views, 10 classes; embedded.",
     citation=CITATION,
-    options=(Option("preprocess", "str", "minmax",
-                    "per-view preprocessing (minmax as the DIMVC-HIA reference loader does)",
-                    choices=("none", "minmax", "standardize")),),
+    options=(preprocess_option("minmax", "per-view preprocessing (minmax as the DIMVC-HIA reference loader does)"),),
     aliases=("uci-digits", "mfeat"),
     summary={"n": 2000, "v": 6, "k": 10, "dims": [76, 216, 64, 240, 47, 6], "embedded": True},
 )

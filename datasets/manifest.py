@@ -20,7 +20,7 @@ from mvbench.data.fetch import find_or_fetch, verify_file
 from mvbench.hookspecs import hookimpl
 from mvbench.data.matfile import load_mat
 from mvbench.options import Option, resolve_options
-from mvbench.data.preprocessing import KINDS, preprocess_views
+from mvbench.data.preprocessing import preprocess_option, preprocess_views
 from mvbench.specs import Dataset, DatasetSpec
 
 MANIFEST = Path(__file__).with_name("manifest.toml")
@@ -41,9 +41,9 @@ def load_manifest(path: Path = MANIFEST) -> tuple[dict[str, Any], ...]:
 
 def _options(entry: Mapping[str, Any]) -> tuple[Option, ...]:
     return (
-        Option("preprocess", "str", entry.get("preprocess", "none"),
-               "per-view feature scaling (default: what the reference loader of the published "
-               "numbers does)", choices=tuple(KINDS)),
+        preprocess_option(entry.get("preprocess", "none"),
+                          "per-view feature scaling (default: what the reference loader of the published "
+                          "numbers does)"),
         Option("verify", "bool", True,
                "check the file's sha256 against the manifest before loading"),
     )

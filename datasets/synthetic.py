@@ -14,7 +14,7 @@ import numpy as np
 from mvbench.errors import MvbenchError
 from mvbench.hookspecs import hookimpl
 from mvbench.options import Option
-from mvbench.data.preprocessing import preprocess_views
+from mvbench.data.preprocessing import preprocess_option, preprocess_views
 from mvbench.specs import Dataset, DatasetSpec
 
 LATENT_DIM = 8
@@ -66,8 +66,7 @@ SPEC = DatasetSpec(
         Option("noise_views", "list[int]", (), "views that carry only noise (0-based)"),
         Option("separation", "float", 3.0, "std of the cluster centres (larger = easier)", minimum=0),
         Option("seed", "int", 0, "generator seed (fixed, so every trial sees the same data)"),
-        Option("preprocess", "str", "none", "per-view preprocessing",
-               choices=("none", "minmax", "standardize")),
+        preprocess_option("none", "per-view preprocessing"),
     ),
     summary={"n": 300, "v": 3, "k": 3, "dims": [20, 20, 20]},
 )

@@ -13,7 +13,7 @@ from mvbench.data.datadir import resolve_data_dir
 from mvbench.errors import MvbenchError
 from mvbench.data.matfile import ORIENTATIONS, load_mat
 from mvbench.options import Option, resolve_options
-from mvbench.data.preprocessing import KINDS, preprocess_views
+from mvbench.data.preprocessing import KINDS, preprocess_option, preprocess_views
 from mvbench.specs import Dataset
 
 PATH_OPTIONS = (
@@ -23,8 +23,8 @@ PATH_OPTIONS = (
            "default: found automatically"),
     Option("orientation", "str", "auto", "rows = N x d, columns = d x N, auto = from the label count",
            choices=ORIENTATIONS),
-    Option("preprocess", "str", "none", "per-view feature scaling; none = the values as stored in the file "
-           "(README: why)", choices=tuple(KINDS)),
+    preprocess_option("none", "per-view feature scaling; none = the values as stored in the file "
+                      "(README: why)"),
 )
 
 

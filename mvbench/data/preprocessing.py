@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from mvbench.errors import MvbenchError
+from mvbench.options import Option, choice
 
 KINDS = {
     "none": "as stored",
@@ -17,6 +18,11 @@ KINDS = {
     "standardize": "standardize: each feature of each view to zero mean, unit variance "
                    "(ddof=0; constant features -> 0)",
 }
+
+
+def preprocess_option(default: str, help_text: str) -> Option:
+    """The ``preprocess`` option every dataset plugin declares: one of :data:`KINDS`."""
+    return choice("preprocess", tuple(KINDS), help_text, default=default)
 
 
 def preprocess_views(

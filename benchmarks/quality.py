@@ -23,7 +23,7 @@ import torch
 from mvbench.device import PRECISIONS, check_precision, resolve_device
 from mvbench.options import split_assignment
 from mvbench.registry import get_registry
-from mvbench.results import append_record, latest_records, read_records
+from mvbench.results import append_record, ok_by_key, read_records
 from mvbench.runner import DatasetCache, ResolvedTrial, Settings, Trial, resolve, run_resolved
 from mvbench.specs import Dataset
 from mvbench.suite import load_suite
@@ -138,12 +138,7 @@ class Quality:
     def recorded(self, key: str) -> Record | None:
         """The last ok record of ``key`` in ``--out``; the file is read again for every seed, since
         a sweep sharing it may have finished the trial meanwhile."""
-        if self.out is None:
-            return None
-        for record in latest_records(read_records(self.out)):
-            if record.get("trial_key") == key and record.get("status") == "ok":
-                return dict(record)
-        return None
+        return ok_by_key(read_records(self.out)).get(key) if self.out else None
 
 
 def mean_std(values: Sequence[float]) -> str:

@@ -29,7 +29,7 @@ from mvbench.errors import MvbenchError
 from mvbench.leaderboard import Leaderboard, build, cell_rows, current_versions
 from mvbench.metrics import METRICS
 from mvbench.registry import Registry, get_registry
-from mvbench.results import RECORDS_FILE, latest_records, read_records, write_summary
+from mvbench.results import RECORDS_FILE, latest_records, ok_by_key, read_records, write_summary
 from mvbench.runner import Settings, Trial
 from mvbench.selection import parse_selection, select
 from mvbench.sweep import (PlannedTrial, SweepTrial, adhoc_name, expand, keyed, mark, pin_threads, plan,
@@ -126,7 +126,7 @@ def plan_run(trials: Sequence[Trial], settings: Settings, registry: Registry, ou
     mark those already recorded ok in ``out_dir``."""
     found = read_records(out_dir / RECORDS_FILE)
     planned = plan([SweepTrial(t, t.dataset, None) for t in trials], registry, settings, found)
-    ok = {r["trial_key"]: dict(r) for r in latest_records(found) if r.get("status") == "ok" and "trial_key" in r}
+    ok = ok_by_key(found)
     return RunPlan(out_dir, planned, {p.key: ok[p.key] for p in planned if p.key in ok})
 
 

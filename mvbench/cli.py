@@ -25,7 +25,6 @@ from mvbench.determinism import configure_cublas
 
 configure_cublas()  # before any command can start CUDA, in this process or the workers it spawns
 
-COMMANDS = tuple(dict.fromkeys(module for module, _ in SUBCOMMANDS.values()))
 _GLOBAL_WITH_VALUE = ("-p", "--plugin", "--data-dir")
 
 

@@ -83,6 +83,11 @@ def _rate_of(record: Mapping[str, Any]) -> float:
     return 0.0 if record.get("missing") == "none" else math.nan
 
 
+def _method_version(record: Mapping[str, Any]) -> int:
+    # Records made before methods had versions are version 1.
+    return int(record.get("method_version") or 1)
+
+
 def cell_rows(records: Iterable[Mapping[str, Any]],
               planned: Sequence[PlannedTrial] | None = None,
               registry: Registry | None = None) -> pd.DataFrame:
@@ -105,8 +110,7 @@ def cell_rows(records: Iterable[Mapping[str, Any]],
             "missing_params": options_label(missing_options),
             "rate": (item.item.rate if item and item.item.rate is not None else _rate_of(r)),
             "method": r["method"],
-            # Records made before methods had versions are version 1.
-            "method_version": int(r.get("method_version") or 1),
+            "method_version": _method_version(r),
             "option_set": (item.trial.option_set if item else r.get("option_set")) or "default",
             "seed": r.get("seed"),
             "status": r.get("status"),
@@ -303,7 +307,7 @@ def superseded(records: Iterable[Mapping[str, Any]], planned: Sequence[PlannedTr
     cells = {(p.trial.option_set, p.trial.dataset, p.trial.missing, p.trial.missing_options.get("rate"), p.trial.seed)
              for p in planned}
     return [r for r in latest_records(records)
-            if int(r.get("method_version") or 1) != current.get(r.get("method"), int(r.get("method_version") or 1))
+            if _method_version(r) != current.get(r.get("method"), _method_version(r))
             and (r.get("option_set") or r.get("method"), r.get("dataset"), r.get("missing"),
                  (r.get("missing_options") or {}).get("rate"), r.get("seed")) in cells]
 

@@ -90,6 +90,11 @@ def latest_records(records: Iterable[Mapping[str, Any]]) -> list[Mapping[str, An
     return [*by_key.values(), *unkeyed]
 
 
+def ok_by_key(records: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The last ok record of each trial key."""
+    return {r["trial_key"]: dict(r) for r in latest_records(records) if r.get("status") == "ok" and "trial_key" in r}
+
+
 def save_outputs(folder: Path, record: Mapping[str, Any], outputs: Mapping[str, Any]) -> dict[str, str]:
     """Save a trial's outputs as ``labels/<trial_key>-seed<k>.npy`` (the labels) and
     ``labels/<trial_key>-seed<k>.<name>.npy`` (e.g. ``features``) under ``folder``; returns the

@@ -83,7 +83,8 @@ def handle(args: argparse.Namespace) -> int:
         if not args.results or args.check:
             raise MvbenchError("name a suite (e.g. mvbench leaderboard complete), or give --results "
                                "DIR of an ad-hoc sweep")
-        records = _records(Path(args.results) / RECORDS_FILE)
+        path = Path(args.results) / RECORDS_FILE
+        records = _required(read_records(path), path)
         board = build("leaderboard", records, registry)
         out_dir = Path(args.out_dir or args.results)
     else:
@@ -92,7 +93,7 @@ def handle(args: argparse.Namespace) -> int:
         if args.check:
             return check(suite, registry, args, out_dir)
         results_file = Path(args.results) / RECORDS_FILE if args.results else suite.results_file
-        board = suite_board(suite, registry, _records(results_file, suite.records(results_file)), args.device)
+        board = suite_board(suite, registry, _required(suite.records(results_file), results_file), args.device)
     page = page_facts(suite) if args.name else PageFacts()
     if args.format:
         sys.stdout.write(rendered(board, args.format, plots=not args.no_plots, facts=page))
@@ -154,10 +155,8 @@ def write_page(board: Leaderboard, out_dir: Path, plot_dir: Path | None, facts: 
     return path
 
 
-def _records(path: Path, records: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
-    """The records read from ``path`` (or the given ones, a suite's with those it reuses); none
-    is an error."""
-    records = read_records(path) if records is None else records
+def _required(records: list[dict[str, Any]], path: Path) -> list[dict[str, Any]]:
+    """``records`` (read from ``path``, and for a suite those it reuses); none is an error."""
     if not records:
         raise MvbenchError(f"no trial records in {path}; run the sweep first (mvbench sweep ...)")
     return records
@@ -193,7 +192,7 @@ def check(suite: Suite, registry: Registry, args: argparse.Namespace, out_dir: P
         else:
             results_file = Path(tmp) / RECORDS_FILE
             _run_fresh(suite, registry, args, results_file)
-        board = suite_board(suite, registry, _records(results_file), args.device)
+        board = suite_board(suite, registry, _required(read_records(results_file), results_file), args.device)
         tolerance, columns, mode = check_mode(committed, joined(board.table["device_name"]))
         console.print(f"check mode: {mode}", highlight=False, soft_wrap=True)
         comparison = compare(board.table, committed, tolerance, columns)

@@ -6,7 +6,9 @@ the file is searched for an ok record under the seed's trial key (the key a swee
 trial on the same device kind and precision); if there is one it is reused and the seed does not
 run. So an interrupted check resumes where it stopped, and a check pointed at a suite's
 ``leaderboards/results/<suite>/trials.jsonl`` runs only the seeds that suite has not; new records
-are appended under the file's lock, so a sweep may write the same file meanwhile.
+are appended under the file's lock, so a sweep may write the same file meanwhile. A seed is claimed
+in the file before it runs (``mvbench.claims``, as a sweep claims its trials): a seed that a sweep
+is running is waited for and its record reused, and a sweep started meanwhile leaves it to us.
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ from __future__ import annotations
 import argparse
 import functools
 import statistics
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from mvbench.claims import claim, release
 from mvbench.device import PRECISIONS, check_precision, resolve_device
 from mvbench.options import split_assignment
 from mvbench.registry import get_registry
@@ -122,18 +126,40 @@ class Quality:
         """The trial's ok record from ``--out``, else a new one, run and appended there."""
         label = f"{resolved.dataset_name} seed {resolved.trial.seed}"
         key = resolved.key(self.device, self.precision)
-        recorded = self.recorded(key)
+        recorded = self.claimed_or_recorded(key, label)
         if recorded is not None:
             suite = f", suite {recorded['suite']}" if recorded.get("suite") else ""
             print(f"{label}: reused the record of trial {key} in {self.out} (run at {recorded.get('started_at')}"
                   f"{suite})", flush=True)
             return recorded
-        record = run_resolved(resolved, self.settings, self.cache, progress=EpochLog(self.epoch_every))
-        if record["status"] != "ok":
-            raise SystemExit(f"{label} failed: {record['error']}")
-        if self.out:
-            append_record(self.out, record)
+        try:
+            record = run_resolved(resolved, self.settings, self.cache, progress=EpochLog(self.epoch_every))
+            if record["status"] != "ok":
+                raise SystemExit(f"{label} failed: {record['error']}")
+            if self.out:
+                append_record(self.out, record)
+        finally:
+            if self.out:
+                release(self.out)
         return record
+
+    def claimed_or_recorded(self, key: str, label: str, poll_seconds: float = 30.0) -> Record | None:
+        """The ok record of ``key`` in ``--out``, waiting for it while another live process holds
+        the trial's claim; None once this process has claimed the trial (or without ``--out``)."""
+        waiting = False
+        while self.out:
+            recorded = self.recorded(key)
+            if recorded is not None:
+                return recorded
+            mine, _ = claim(self.out, [key])
+            if mine:
+                return None
+            if not waiting:
+                print(f"{label}: trial {key} is running in another process writing {self.out}; "
+                      f"waiting for its record", flush=True)
+                waiting = True
+            time.sleep(poll_seconds)
+        return None
 
     def recorded(self, key: str) -> Record | None:
         """The last ok record of ``key`` in ``--out``; the file is read again for every seed, since

@@ -2,9 +2,12 @@
 
 A deep method can end in a degenerate state (one cluster, a constant embedding, a loss that
 never moved) and still return labels, so a record would say ``ok``. :func:`degeneracy_reasons`
-reads only what every trial has (the predicted labels and K) and what a method may report in
-its extras, never the true labels, and returns one sentence per rule that fires. The runner
-stores them as ``record["degenerate"]``; the metrics stay as computed.
+reads only what every trial has (the sizes of the predicted clusters and K) and what a method may
+report in its extras, never the true labels, and returns one sentence per rule that fires. The
+runner stores the sizes as ``record["cluster_sizes"]`` and the sentences as
+``record["degenerate"]``; the metrics stay as computed. Boards apply the rules of the installed
+version again to each stored record (:func:`record_reasons`), so a sharpened rule reaches records
+made before it.
 
 The thresholds below were fixed before any trial was flagged, from what each quantity means,
 and are not tuned on any dataset's labels:
@@ -77,15 +80,22 @@ def diagnostics(embedding: Tensor, assignments: Tensor | None = None) -> dict[st
     return out
 
 
-def degeneracy_reasons(labels: np.ndarray, n_clusters: int, extras: Mapping[str, Any] | None) -> list[str]:
+def cluster_sizes(labels: np.ndarray) -> list[int]:
+    """The sample counts of the predicted clusters in use, largest first."""
+    _, sizes = np.unique(np.asarray(labels), return_counts=True)
+    return sorted((int(size) for size in sizes), reverse=True)
+
+
+def degeneracy_reasons(sizes: Sequence[int], n_clusters: int, extras: Mapping[str, Any] | None) -> list[str]:
     """One sentence per degeneracy rule that fires (see the module docstring); empty when none.
 
-    ``extras`` is the method's output extras: ``loss_history`` (stage -> list of epoch losses,
-    or stage -> {part: list} with the stage's loss under ``"total"``) and ``diagnostics``.
-    Values a method reports in another shape are ignored, never an error.
+    ``sizes`` are the predicted clusters' sample counts (:func:`cluster_sizes`; empty clusters
+    may be included). ``extras`` is the method's output extras: ``loss_history`` (stage -> list
+    of epoch losses, or stage -> {part: list} with the stage's loss under ``"total"``) and
+    ``diagnostics``. Values a method reports in another shape are ignored, never an error.
     """
     extras = extras if isinstance(extras, Mapping) else {}
-    reasons = _cluster_reasons(np.asarray(labels), n_clusters)
+    reasons = _cluster_reasons(np.asarray([s for s in sizes if s > 0], dtype=np.int64), n_clusters)
     history = extras.get("loss_history")
     if isinstance(history, Mapping):
         reasons += [reason for stage, losses in history.items()
@@ -105,17 +115,30 @@ def degeneracy_reasons(labels: np.ndarray, n_clusters: int, extras: Mapping[str,
     return reasons
 
 
-def _cluster_reasons(labels: np.ndarray, n_clusters: int) -> list[str]:
-    if n_clusters < 2 or labels.size == 0:
+def record_reasons(record: Mapping[str, Any]) -> list[str]:
+    """The rules of this version applied to a stored ok record: its ``cluster_sizes`` (records
+    made before the runner stored them fall back to sizes the method reported in its extras),
+    ``n_clusters`` and extras. A record with neither keeps the reasons stored when it ran."""
+    extras = record.get("extras") if isinstance(record.get("extras"), Mapping) else {}
+    sizes = record.get("cluster_sizes", extras.get("cluster_sizes"))
+    n_clusters = record.get("n_clusters")
+    if (not isinstance(sizes, Sequence) or not isinstance(n_clusters, int)
+            or not all(isinstance(s, int) and s >= 0 for s in sizes)):
+        return list(record.get("degenerate") or [])
+    return degeneracy_reasons(sizes, n_clusters, extras)
+
+
+def _cluster_reasons(sizes: np.ndarray, n_clusters: int) -> list[str]:
+    if n_clusters < 2 or sizes.size == 0:
         return []
-    _, sizes = np.unique(labels, return_counts=True)
+    n = int(sizes.sum())
     if sizes.size == 1:
-        return [f"one cluster: all {labels.size} samples have one label (K = {n_clusters})"]
-    proportions = sizes / sizes.sum()
+        return [f"one cluster: all {n} samples have one label (K = {n_clusters})"]
+    proportions = sizes / n
     effective = float(np.exp(-(proportions * np.log(proportions)).sum()))
     if effective < n_clusters / 2:
         return [f"few clusters: {effective:.2f} effective of K = {n_clusters} ({sizes.size} labels used, "
-                f"largest cluster {sizes.max()} of {labels.size} samples; fewer than K/2)"]
+                f"largest cluster {sizes.max()} of {n} samples; fewer than K/2)"]
     return []
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from mvbench.degeneracy import RULES as DEGENERACY_RULES
+from mvbench.degeneracy import record_reasons
 from mvbench.errors import MvbenchError
 from mvbench.metrics import DEFINITIONS as METRIC_DEFINITIONS
 from mvbench.metrics import METRICS
@@ -114,7 +115,7 @@ def cell_rows(records: Iterable[Mapping[str, Any]],
             "option_set": (item.trial.option_set if item else r.get("option_set")) or "default",
             "seed": r.get("seed"),
             "status": r.get("status"),
-            "degenerate": bool(r.get("degenerate")),
+            "degenerate": r.get("status") == "ok" and bool(record_reasons(r)),
             **{m: (r.get("metrics") or {}).get(m, math.nan) for m in METRICS},
             "train_time": r.get("train_time", math.nan),
             "incomplete_fraction": r.get("incomplete_fraction", math.nan),

@@ -109,8 +109,8 @@ def published_text(row: pd.Series) -> str:
 DEGENERATE_MARK = "†"
 DEGENERATE_FOOTNOTE = (f"{DEGENERATE_MARK} degenerate: seeds whose trial the label-free checks flagged (one "
                        "cluster, fewer than K/2 clusters, a loss flat over a whole stage, a constant "
-                       "embedding or uniform assignments; see the README); their metrics are in the mean "
-                       "as computed, and each record's `degenerate` field says why")
+                       "embedding or uniform assignments; see the README), the rules of this version "
+                       "applied to each stored record; their metrics are in the mean as computed")
 
 
 def n_degenerate(row: pd.Series) -> int:

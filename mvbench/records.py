@@ -64,6 +64,7 @@ class TrialRecord(TypedDict, total=False):
     metrics: dict[str, float]
     metric_definitions: dict[str, str]
     n_predicted_clusters: int
+    cluster_sizes: list[int]  # largest first; absent in records made before boards re-checked them
     labels_sha256: str
     degenerate: list[str] | None
     extras: dict[str, Any]

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from mvbench.data.datadir import resolve_data_dir
-from mvbench.degeneracy import degeneracy_reasons
+from mvbench.degeneracy import cluster_sizes, degeneracy_reasons
 from mvbench.device import check_precision, device_name, resolve_device
 from mvbench.errors import MvbenchError
 from mvbench.metrics import DEFINITIONS as METRIC_DEFINITIONS
@@ -302,9 +302,10 @@ def run_resolved(resolved: ResolvedTrial, settings: Settings, cache: DatasetCach
         record["train_time"] = time.perf_counter() - train_start
         features = output.extras.pop(FEATURES_EXTRA, None)  # an array: saved, never in the JSON
         labels = _check_labels(output.labels, dataset.n_samples)
-        record["degenerate"] = degeneracy_reasons(labels, dataset.n_clusters, output.extras)
+        record["cluster_sizes"] = cluster_sizes(labels)
+        record["degenerate"] = degeneracy_reasons(record["cluster_sizes"], dataset.n_clusters, output.extras)
         record["metrics"] = evaluate(dataset.labels, labels)
-        record["n_predicted_clusters"] = int(len(np.unique(labels)))
+        record["n_predicted_clusters"] = len(record["cluster_sizes"])
         record["labels_sha256"] = hashlib.sha256(labels.tobytes()).hexdigest()
         record["extras"] = output.extras
         record["status"] = "ok"

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from mvbench.degeneracy import (DIAGNOSTICS_KEY, EMBEDDING_RELATIVE_STD_MIN, FLAT_MIN_EPOCHS, FLAT_RELATIVE,
-                                UNIFORM_MARGIN, degeneracy_reasons, diagnostics)
+                                UNIFORM_MARGIN, cluster_sizes, degeneracy_reasons, diagnostics,
+                                record_reasons)
 from mvbench.leaderboard import build
 from mvbench.leaderboard_render import DEGENERATE_FOOTNOTE, markdown
 from mvbench.progress import QuietProgress
@@ -28,27 +29,46 @@ HEALTHY = np.arange(60) % 3
 def test_a_healthy_trial_has_no_reasons():
     extras = {"loss_history": {"pretrain": [3.0, 2.0, 1.0, 0.9, 0.8]},
               DIAGNOSTICS_KEY: {"embedding_relative_std": 0.6, "assignment_max_mean": 0.9}}
-    assert degeneracy_reasons(HEALTHY, 3, extras) == []
-    assert degeneracy_reasons(HEALTHY, 3, None) == []
+    assert degeneracy_reasons(cluster_sizes(HEALTHY), 3, extras) == []
+    assert degeneracy_reasons(cluster_sizes(HEALTHY), 3, None) == []
 
 
 def test_cluster_rules():
-    assert degeneracy_reasons(np.zeros(40, dtype=int), 40, {}) == [
+    assert degeneracy_reasons(cluster_sizes(np.zeros(40, dtype=int)), 40, {}) == [
         "one cluster: all 40 samples have one label (K = 40)"]
-    assert degeneracy_reasons(np.arange(40) % 4, 10, {}) == [
+    assert degeneracy_reasons(cluster_sizes(np.arange(40) % 4), 10, {}) == [
         "few clusters: 4.00 effective of K = 10 (4 labels used, largest cluster 10 of 40 samples; fewer than K/2)"]
-    assert degeneracy_reasons(np.arange(40) % 5, 10, {}) == []  # exactly K/2 equal clusters is not fewer
+    assert degeneracy_reasons(cluster_sizes(np.arange(40) % 5), 10, {}) == []  # exactly K/2 equal clusters is not fewer
     # CVCL on synthetic3d: a second cluster of 2 samples does not make 2 clusters (1.02 effective).
     near_collapse = np.repeat([0, 1], [598, 2])
-    assert degeneracy_reasons(near_collapse, 3, {}) == [
+    assert degeneracy_reasons(cluster_sizes(near_collapse), 3, {}) == [
         "few clusters: 1.02 effective of K = 3 (2 labels used, largest cluster 598 of 600 samples; fewer than K/2)"]
-    assert degeneracy_reasons(np.repeat([0, 1], [309, 291]), 3, {}) == []  # two real clusters of K = 3
-    assert degeneracy_reasons(np.zeros(5, dtype=int), 1, {}) == []  # K = 1: one cluster is the task
+    assert degeneracy_reasons(cluster_sizes(np.repeat([0, 1], [309, 291])), 3, {}) == []  # two real clusters of K = 3
+    assert degeneracy_reasons(cluster_sizes(np.zeros(5, dtype=int)), 1, {}) == []  # K = 1: one cluster is the task
+
+
+def test_stored_records_are_checked_again_by_the_current_rules():
+    # CVCL's synthetic3d records ran under the distinct-labels rule and say [], but their sizes
+    # (598 / 2 / 0, reported in extras) are a collapse under the effective-clusters rule.
+    old = {"status": "ok", "n_clusters": 3, "degenerate": [], "extras": {"cluster_sizes": [598, 2, 0]}}
+    assert record_reasons(old) == [
+        "few clusters: 1.02 effective of K = 3 (2 labels used, largest cluster 598 of 600 samples; fewer than K/2)"]
+    assert record_reasons({**old, "cluster_sizes": [300, 300]}) == []  # the runner's sizes come first
+    # Without sizes nothing can be recomputed: the reasons stored at run time stand.
+    assert record_reasons({"n_clusters": 3, "degenerate": ["one cluster: x"]}) == ["one cluster: x"]
+    assert record_reasons({"n_clusters": 3, "degenerate": None}) == []
+    assert record_reasons({**old, "extras": {"cluster_sizes": "598/2"}}) == []  # a plugin's odd extras: ignored
+    flat = {"loss_history": {"train": [1.0] * FLAT_MIN_EPOCHS}}
+    assert record_reasons({"n_clusters": 3, "cluster_sizes": [20, 20, 20], "extras": flat}) == [
+        f"flat loss: stage 'train' stayed at 1 for all {FLAT_MIN_EPOCHS} epochs"]
+    board = build("demo", [{**old, "trial_key": "k", "method": "m", "dataset": "d", "missing": "none", "seed": 0,
+                            "metrics": {"acc": 0.34}}], registry=None)
+    assert list(board.table["n_degenerate"]) == [1]
 
 
 def test_flat_loss_means_constant_to_float_precision_over_a_whole_stage():
     def reasons(losses):
-        return degeneracy_reasons(HEALTHY, 3, {"loss_history": {"contrastive": losses}})
+        return degeneracy_reasons(cluster_sizes(HEALTHY), 3, {"loss_history": {"contrastive": losses}})
 
     flat = [8.4337] * FLAT_MIN_EPOCHS
     assert reasons(flat) == [f"flat loss: stage 'contrastive' stayed at 8.4337 for all {FLAT_MIN_EPOCHS} epochs"]
@@ -60,13 +80,13 @@ def test_flat_loss_means_constant_to_float_precision_over_a_whole_stage():
     # A stage of named parts is judged on its total; a constant part alone (e.g. an inert
     # L_S) is not a degenerate trial.
     parts = {"total": [3.0, 2.0, 1.5, 1.2, 1.0], "s": flat}
-    assert degeneracy_reasons(HEALTHY, 3, {"loss_history": {"train": parts}}) == []
-    assert degeneracy_reasons(HEALTHY, 3, {"loss_history": {"train": {"total": flat}}})
+    assert degeneracy_reasons(cluster_sizes(HEALTHY), 3, {"loss_history": {"train": parts}}) == []
+    assert degeneracy_reasons(cluster_sizes(HEALTHY), 3, {"loss_history": {"train": {"total": flat}}})
 
 
 def test_embedding_and_assignment_rules_and_their_thresholds():
     def reasons(**found):
-        return degeneracy_reasons(HEALTHY, 5, {DIAGNOSTICS_KEY: found})
+        return degeneracy_reasons(cluster_sizes(HEALTHY), 5, {DIAGNOSTICS_KEY: found})
 
     assert reasons(embedding_relative_std=EMBEDDING_RELATIVE_STD_MIN / 2) == [
         "constant embedding: std across samples 0.005 of the row norm (< 0.01)"]
@@ -80,8 +100,8 @@ def test_embedding_and_assignment_rules_and_their_thresholds():
 def test_extras_in_another_shape_are_ignored_not_an_error():
     odd = {"loss_history": {"a": "text", "b": [1.0, math.nan, 1.0, 1.0, 1.0], "c": {"rec": [1.0] * 9}},
            DIAGNOSTICS_KEY: {"embedding_relative_std": "0", "assignment_max_mean": True}}
-    assert degeneracy_reasons(HEALTHY, 3, odd) == []
-    assert degeneracy_reasons(HEALTHY, 3, {"loss_history": [1.0] * 9, DIAGNOSTICS_KEY: [0.0]}) == []
+    assert degeneracy_reasons(cluster_sizes(HEALTHY), 3, odd) == []
+    assert degeneracy_reasons(cluster_sizes(HEALTHY), 3, {"loss_history": [1.0] * 9, DIAGNOSTICS_KEY: [0.0]}) == []
 
 
 def test_diagnostics_are_scale_free_statistics_of_the_final_state():
@@ -138,6 +158,9 @@ def test_records_carry_the_reasons_and_keep_their_metrics(records):
     assert constant["status"] == "ok"
     assert constant["degenerate"] == ["constant embedding: std across samples 0 of the row norm (< 0.01)"]
     assert by_method["kmeans"]["degenerate"] == []
+    sizes = by_method["kmeans"]["cluster_sizes"]
+    assert sum(sizes) == 60 and sizes == sorted(sizes, reverse=True)
+    assert by_method["one-cluster"]["cluster_sizes"] == [60]
 
 
 def test_leaderboard_counts_and_marks_degenerate_cells(records):

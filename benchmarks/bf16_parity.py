@@ -4,8 +4,12 @@ each, 3 seeds per precision, through the runner (the same trials a suite would r
 Prints, per (method, dataset): ACC and NMI mean +- std (ddof=1) in fp32 and in bf16, the
 difference of the means against the larger seed std (the board rule: bf16 may be used where the
 difference stays within the seed std), and the median train-time ratio fp32 / bf16. Records go
-to ``--out`` and are resumed; run the command in two terminals to use two cores (each trial is
-claimed by one process). Time ratios are only meaningful on an otherwise idle machine.
+to ``--out`` and are resumed. A trial that a suite has already recorded under the same key (the
+fp32 rows of ``complete`` and ``incomplete-faithful``) is reused from
+``leaderboards/results/*/trials.jsonl``, not rerun. The process claims its whole plan, so a second
+copy finds nothing to do: use ``--threads 1`` beside another sweep, or ``--threads 2`` alone.
+Time ratios are only meaningful between records made under the same load (the report says where
+the records come from); the per-epoch ratios on an idle machine are ``bench_epochs.py``'s.
 
     python benchmarks/bf16_parity.py --threads 1 [--out leaderboards/results/bf16-parity]
     python benchmarks/bf16_parity.py --report-only
@@ -22,9 +26,9 @@ import torch
 
 from mvbench.device import cpu_has_bf16
 from mvbench.registry import get_registry
-from mvbench.results import RECORDS_FILE, read_records
+from mvbench.results import RECORDS_FILE, ok_by_key, read_records
 from mvbench.runner import Settings, Trial
-from mvbench.sweep import SequentialExecutor, SweepTrial, mark, plan, run_sweep, to_run
+from mvbench.sweep import PlannedTrial, SequentialExecutor, SweepTrial, plan, run_sweep, to_run
 
 # (method, dataset, dataset options, mechanism, mechanism options): small datasets, so that the
 # 36 faithful trials fit a CPU afternoon.
@@ -46,13 +50,25 @@ def trials(seeds: range) -> list[SweepTrial]:
             for m, d, opts, mech, mopts in GRID for s in seeds]
 
 
+RESULTS = DEFAULT_OUT.parent
+
+
+def shared_records(out: Path) -> list[dict[str, Any]]:
+    """The records of ``--out`` and of every suite: keys carry method, version, options, dataset,
+    mask, seed, device kind and precision, so a record under a planned key is that very trial."""
+    files = {out / RECORDS_FILE, *RESULTS.glob(f"*/{RECORDS_FILE}")}
+    return [record for path in sorted(files) for record in read_records(path)]
+
+
+def planned(seeds: range, precision: str, records: list[dict[str, Any]]) -> list[PlannedTrial]:
+    return plan(trials(seeds), get_registry(), Settings(device="cpu", precision=precision), records)
+
+
 def run(out: Path, seeds: range) -> None:
-    registry = get_registry()
     results = out / RECORDS_FILE
     for precision in PRECISIONS:
         settings = Settings(device="cpu", precision=precision)
-        pending = to_run(mark(plan(trials(seeds), registry, settings), read_records(results)),
-                         retry_failed=False)
+        pending = to_run(planned(seeds, precision, shared_records(out)), retry_failed=False)
         print(f"{precision}: {len(pending)} trials to run", flush=True)
         run_sweep(pending, settings, (), SequentialExecutor(), results, suite="bf16-parity",
                   on_record=lambda r: print(f"  {r['method']} {r['dataset']} seed {r['seed']} "
@@ -65,15 +81,19 @@ def _stats(values: list[float]) -> tuple[float, float]:
     return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
-def report(out: Path) -> None:
-    records = [r for r in read_records(out / RECORDS_FILE) if r["status"] == "ok"]
-    print(f"CPU bf16 native: {cpu_has_bf16()}; records: {out / RECORDS_FILE}")
+def report(out: Path, seeds: range) -> None:
+    ok = ok_by_key(shared_records(out))
+    keys = {p: {item.key for item in planned(seeds, p, [])} for p in PRECISIONS}
+    records = [record for key, record in ok.items() if key in keys["fp32"] | keys["bf16"]]
+    sources = sorted({record.get("suite") or "?" for record in records})
+    print(f"CPU bf16 native: {cpu_has_bf16()}; records: {out / RECORDS_FILE} and the suites' "
+          f"(records from: {', '.join(sources)})")
     print("| method | dataset | ACC fp32 | ACC bf16 | NMI fp32 | NMI bf16 | max abs diff / max seed std "
           "| within std | time fp32/bf16 | n |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for method, dataset, *_ in GRID:
         by = {p: [r for r in records if r["method"] == method and r["dataset"] == dataset
-                  and r["precision"] == p] for p in PRECISIONS}
+                  and r["trial_key"] in keys[p]] for p in PRECISIONS}
         if not all(by.values()):
             print(f"| {method} | {dataset} | (incomplete: {', '.join(f'{p} {len(v)}' for p, v in by.items())}) |")
             continue
@@ -105,7 +125,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     if not args.report_only:
         run(args.out, range(args.seeds))
-    report(args.out)
+    report(args.out, range(args.seeds))
 
 
 if __name__ == "__main__":

@@ -2,8 +2,11 @@
 
 Runs the method's ``fit_predict`` once and reads ``extras["epoch_seconds"]`` (every deep method
 reports ``{stage: [seconds per epoch, ...]}``). With ``--bare`` it also times the bare
-forward + backward + (fused) Adam step of a per-view MLP autoencoder of the given shape over the same
-number of contiguous batches: the floor a reconstruction-only epoch can reach.
+forward + backward + (fused) Adam step of a network shaped like the one the method trains in one
+of its stages, over the same rows, batches and learning rate, in contiguous slices: the floor that
+stage's epoch can reach, and prints ``stage / bare``. ``BARE`` says, per method, which network,
+rows, batches and stage (methods it does not name: a plain autoencoder from ``hidden`` and
+``feature_dim`` or ``latent_dim``, all rows, full batches, compared with ``pretrain``).
 
 Examples::
 
@@ -11,29 +14,36 @@ Examples::
     python benchmarks/bench_epochs.py rav random:2000:76,216,64,240,47,6:10 --precision bf16
     python benchmarks/bench_epochs.py mflvc mat:/path/MNIST_USPS.mat --set pre_epochs=3 con_epochs=3
     python benchmarks/bench_epochs.py dimvc-hia handwritten-mat --missing-rate 0.5 --set pre_epochs=3 epochs=3
-    python benchmarks/bench_epochs.py proimp scene15 --missing get-mask --missing-rate 0.5 --seed 1
+    python benchmarks/bench_epochs.py proimp scene15 --missing get-mask --missing-rate 0.5 --seed 1 --bare
+    python benchmarks/bench_epochs.py dsimvc synthetic3d --missing dsimvc-mask --missing-rate 0.5 --bare
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import Tensor, nn
 
 from mvbench.data.datadir import resolve_data_dir
 from mvbench.device import check_precision, resolve_device
 from mvbench.missing import blank_missing, fill_missing, make_mask
-from mvbench.nn import MultiViewAutoencoder, adam, autocast
+from mvbench.errors import MvbenchError
+from mvbench.nn import MultiViewAutoencoder, adam, autocast, minibatches, torch_generator
 from mvbench.options import resolve_options, split_assignment
 from mvbench.progress import QuietProgress
 from mvbench.registry import build_registry
 from mvbench.seeding import seed_everything
 from mvbench.specs import Dataset, MethodInput
+from mvbench_plugins.methods import cvcl, dsimvc, gcfaggmvc, proimp
 
 
 def random_dataset(spec: str, seed: int) -> Dataset:
@@ -55,26 +65,167 @@ def load_dataset(name: str, registry, data_dir: str | None, seed: int) -> Datase
     return spec.load(resolve_options(spec.options, {}), str(resolve_data_dir(data_dir)))
 
 
-def bare_autoencoder_epoch(
-    views: Sequence[torch.Tensor], hidden: Sequence[int], latent: int, batch_size: int,
-    lr: float, precision: str, epochs: int,
-) -> list[float]:
-    """Seconds per epoch of forward + MSE + backward + Adam over contiguous batches."""
-    device = views[0].device
+# --- the bare network of each method -----------------------------------------------------------
+
+# A bare step's loss: the network and the batch's views -> a scalar (run under autocast).
+BareLoss = Callable[[nn.Module, Sequence[Tensor]], Tensor]
+
+
+def reconstruction(model: nn.Module, xs: Sequence[Tensor]) -> Tensor:
+    """``sum_v MSE(xhat^v, x^v)`` of a :class:`MultiViewAutoencoder`, in float32."""
+    _, x_hats = model(xs)
+    return sum(F.mse_loss(xh.float(), x) for x, xh in zip(xs, x_hats))
+
+
+@dataclass
+class BareInput:
+    """What a bare builder reads: the method's resolved options, the views given to
+    ``fit_predict`` (NaN on missing rows of a method that handles them), the (N, V) mask and K."""
+
+    options: Mapping[str, Any]
+    views: list[Tensor]
+    mask: np.ndarray
+    n_clusters: int
+
+
+@dataclass
+class Bare:
+    """One method's bare epoch, shaped like the stage it is compared with."""
+
+    stage: str  # the method's stage (a key of epoch_seconds) that the bare is the floor of
+    label: str  # the name of the bare's output line
+    description: str  # the network, printed so that the comparison can be checked
+    model: nn.Module
+    loss: BareLoss
+    views: list[Tensor]  # the rows one epoch goes over, in the order they are sliced
+    batch_sizes: list[int]  # one epoch's batches, cut by the method's own batch rule
+    lr: float
+    weight_decay: float = 0.0
+
+
+def sizes_of(index_batches: Iterable[Tensor]) -> list[int]:
+    """The sizes of one epoch's index batches. The bare takes its batch sizes from the method's
+    own batch function (called on a throwaway generator) so that the two cannot drift apart."""
+    return [int(idx.numel()) for idx in index_batches]
+
+
+def method_batch_sizes(n: int, batch_size: int, *, drop_last: bool) -> list[int]:
+    """The batches of :func:`mvbench.nn.minibatches` (every method's default rule): one batch of
+    all ``n`` rows when ``n <= batch_size``, else full batches plus, unless ``drop_last``, the rest."""
+    return sizes_of(minibatches(n, batch_size, torch_generator(0), device="cpu", drop_last=drop_last))
+
+
+def autoencoder_description(model: MultiViewAutoencoder, **kw: Any) -> str:
+    """The widths of the autoencoder (those of view 0; every view has the same) and ``kw``."""
+    first = model.views[0]
+    widths = [m.out_features for m in first.encoder if isinstance(m, nn.Linear)]
+    extra = "".join(f", {k}={v}" for k, v in kw.items())
+    return f"MultiViewAutoencoder(hidden={tuple(widths[:-1])}, latent={widths[-1]}{extra})"
+
+
+def plain_autoencoder_bare(inp: BareInput) -> Bare:
+    """The original rule (MFLVC, RAV, DIMVC-HIA, and any method BARE does not name): a default
+    MultiViewAutoencoder of ``hidden`` and ``feature_dim`` (else ``latent_dim``), all N rows,
+    full batches of min(batch_size, N), the method's ``lr``, compared with ``pretrain``. Kept as
+    it was so that the recorded ratios of these methods stay comparable, although DIMVC-HIA's own
+    autoencoders end in ReLU (latent and output), it steps torch's unfused Adam, and its
+    ``small_data`` option can change its batch size."""
+    options = inp.options
+    latent = options.get("feature_dim", options.get("latent_dim"))
+    if latent is None or "hidden" not in options:
+        raise MvbenchError("--bare: this method has no hidden and feature_dim/latent_dim options; "
+                           "add its bare network to BARE in benchmarks/bench_epochs.py")
+    model = MultiViewAutoencoder([x.shape[1] for x in inp.views], options["hidden"], latent)
+    return Bare("pretrain", "bare AE", autoencoder_description(model), model, reconstruction, list(inp.views),
+                method_batch_sizes(inp.views[0].shape[0], options["batch_size"], drop_last=True), options["lr"])
+
+
+def gcfaggmvc_bare(inp: BareInput) -> Bare:
+    """GCFAggMVC pre-trains its plain per-view autoencoders alone (MSE) on all N rows, batches of
+    min(batch_size, N) with the last partial one dropped, one Adam with weight decay."""
+    cfg = gcfaggmvc.Config.from_options(inp.options)
+    model = MultiViewAutoencoder([x.shape[1] for x in inp.views], cfg.hidden, cfg.feature_dim)
+    return Bare("pretrain", "bare AE", autoencoder_description(model), model, reconstruction, list(inp.views),
+                method_batch_sizes(inp.views[0].shape[0], cfg.batch_size, drop_last=True), cfg.lr,
+                cfg.weight_decay)
+
+
+def cvcl_bare(inp: BareInput) -> Bare:
+    """CVCL pre-trains autoencoders with a ReLU after every layer (latent and reconstruction
+    included) on all N rows; its ``drop_last`` option decides the last partial batch."""
+    cfg = cvcl.Config.from_options(inp.options)
+    relu_ends = {"latent_activation": "relu", "output_activation": "relu"}
+    model = MultiViewAutoencoder([x.shape[1] for x in inp.views], cfg.hidden, cfg.feature_dim, **relu_ends)
+    return Bare("pretrain", "bare AE", autoencoder_description(model, **relu_ends), model, reconstruction,
+                list(inp.views), method_batch_sizes(inp.views[0].shape[0], cfg.batch_size, drop_last=cfg.drop_last),
+                cfg.lr, cfg.weight_decay)
+
+
+def dsimvc_bare(inp: BareInput) -> Bare:
+    """DSIMVC's AE_pre is a plain autoencoder of all views trained on the complete samples only
+    (observed in every view), the last partial batch kept, Adam without weight decay."""
+    cfg = dsimvc.Config.from_options(inp.options)
+    complete = torch.as_tensor(inp.mask.all(axis=1), device=inp.views[0].device)
+    views = [x[complete] for x in inp.views]  # complete rows: never a NaN
+    model = MultiViewAutoencoder([x.shape[1] for x in views], cfg.hidden, cfg.feature_dim)
+    return Bare("pretrain", "bare AE", autoencoder_description(model) + ", complete rows", model, reconstruction,
+                views, method_batch_sizes(views[0].shape[0], cfg.batch_size, drop_last=False), cfg.lr)
+
+
+def proimp_bare(inp: BareInput) -> Bare:
+    """ProImp has no decoder: its pre-training stage (the epochs before L_pro) trains its whole
+    network (two view encoders, heads, prototype attention) under the instance contrast and the
+    attention regulariser. The bare runs that same network and loss (``batch_losses`` without
+    L_pro) over contiguous slices of the pairs complete in its two ``views``, batches cut by its
+    ``epoch_batches``: what remains of the ratio is the training loop's own cost (index gathers,
+    loss-part logging)."""
+    cfg = proimp.Config.from_options(inp.options)
+    used = proimp.check_views(cfg.views, len(inp.views))
+    complete = torch.as_tensor(inp.mask[:, list(used)].all(axis=1), device=inp.views[0].device)
+    views = [inp.views[v][complete] for v in used]  # complete pairs: never a NaN
+    model = proimp.ProImpNet([x.shape[1] for x in views], int(inp.n_clusters), hidden=cfg.hidden, dim=cfg.dim,
+                             activations=proimp.view_activations(cfg.activations), dropout=cfg.dropout)
+    sizes = sizes_of(proimp.epoch_batches(views[0].shape[0], cfg.batch_size, torch_generator(0), torch.device("cpu")))
+    description = (f"ProImpNet of views {list(used)} (hidden={cfg.hidden}, dim={cfg.dim}) with its pre-training "
+                   f"loss (instance contrast{' + attention regulariser' if cfg.use_reg else ''}), complete pairs")
+    return Bare("pretrain", "bare ProImpNet", description, model,
+                lambda m, xs: proimp.batch_losses(m, xs[0], xs[1], None, cfg)["total"], views, sizes, cfg.lr)
+
+
+# The one place that maps a method to its bare network; a method not named here gets
+# plain_autoencoder_bare.
+BARE: dict[str, Callable[[BareInput], Bare]] = {
+    "mflvc": plain_autoencoder_bare,
+    "rav": plain_autoencoder_bare,
+    "dimvc-hia": plain_autoencoder_bare,
+    "gcfaggmvc": gcfaggmvc_bare,
+    "cvcl": cvcl_bare,
+    "dsimvc": dsimvc_bare,
+    "proimp": proimp_bare,
+}
+
+
+def build_bare(method: str, inp: BareInput) -> Bare:
+    """The bare of ``method``, its weights drawn from seed 0 whatever the trial seed."""
     torch.manual_seed(0)
-    model = MultiViewAutoencoder([x.shape[1] for x in views], hidden, latent).to(device)
-    optimizer = adam(model.parameters(), lr=lr)
-    n = views[0].shape[0]
-    size = min(batch_size, n)
-    batches = [[x[i:i + size] for x in views] for i in range(0, n - size + 1, size)]
+    return BARE.get(method, plain_autoencoder_bare)(inp)
+
+
+def bare_epochs(bare: Bare, precision: str, epochs: int) -> list[float]:
+    """Seconds per epoch of forward + loss + backward + Adam over ``bare.batch_sizes``
+    contiguous slices of ``bare.views`` (slicing, not gathering: the floor)."""
+    device = bare.views[0].device
+    model = bare.model.to(device)
+    optimizer = adam(model.parameters(), lr=bare.lr, weight_decay=bare.weight_decay)
+    starts = itertools.accumulate(bare.batch_sizes[:-1], initial=0)
+    batches = [[x[i:i + size] for x in bare.views] for i, size in zip(starts, bare.batch_sizes)]
     seconds = []
     for _ in range(epochs):
         start = time.perf_counter()
         total = torch.zeros((), device=device)
         for xs in batches:
             with autocast(device, precision):
-                _, x_hats = model(xs)
-                loss = sum(F.mse_loss(xh.float(), x) for x, xh in zip(xs, x_hats))
+                loss = bare.loss(model, xs)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -82,6 +233,14 @@ def bare_autoencoder_epoch(
         float(total)  # wait for the device
         seconds.append(time.perf_counter() - start)
     return seconds
+
+
+def describe_batches(sizes: Sequence[int]) -> str:
+    if not sizes:
+        return "no batch"
+    tail = f" + {sizes[-1]}" if len(sizes) > 1 and sizes[-1] != sizes[0] else ""
+    full = len(sizes) - (1 if tail else 0)
+    return f"{sum(sizes)} rows in {full} x {sizes[0]}{tail}"
 
 
 def summary(values: Sequence[float]) -> str:
@@ -107,8 +266,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--bare", action="store_true",
-                        help="also time the bare autoencoder epoch (options hidden, feature_dim or "
-                             "latent_dim, batch_size, lr of the method; epochs = pre_epochs)")
+                        help="also time the bare epoch of a network shaped like the method's (BARE: its "
+                             "widths, rows, batches, lr) and compare it with the matching stage")
     parser.add_argument("-p", "--plugin", action="append", default=[], help="extra plugin module")
     args = parser.parse_args()
 
@@ -135,6 +294,9 @@ def main() -> None:
           f"{f' ({args.missing})' if args.missing_rate else ''}, {device}, {precision}, "
           f"{torch.get_num_threads()} threads")
 
+    # Built before the run, so that a method --bare cannot shape fails at once.
+    bare = build_bare(method.name, BareInput(options, views, mask, dataset.n_clusters)) if args.bare else None
+
     seed_everything(args.seed)
     start = time.perf_counter()
     output = method.fit_predict(MethodInput(
@@ -147,17 +309,17 @@ def main() -> None:
         if values:
             print(f"  {stage:<14}{summary(values)}")
 
-    if args.bare:
-        latent = options.get("feature_dim", options.get("latent_dim"))
-        epochs = max(2, options.get("pre_epochs", 5))
-        bare = bare_autoencoder_epoch(views, options["hidden"], latent, options["batch_size"],
-                                      options["lr"], precision, epochs)
-        print(f"  {'bare AE':<14}{summary(bare)}")
-        pre = output.extras.get("epoch_seconds", {}).get("pretrain")
-        if pre and len(pre) > 1:
+    if bare is not None:
+        stage = output.extras.get("epoch_seconds", {}).get(bare.stage, [])
+        # As many epochs as the stage ran, and at least 2: the first one is reported apart.
+        seconds = bare_epochs(bare, precision, max(2, len(stage)))
+        decay = f", weight decay {bare.weight_decay:g}" if bare.weight_decay else ""
+        print(f"  bare: {bare.description}; {describe_batches(bare.batch_sizes)}, lr {bare.lr:g}{decay}")
+        print(f"  {bare.label:<14}{summary(seconds)}")
+        if len(stage) > 1:
             # Other processes on the machine only ever add time: the minimum is the robust ratio.
-            print(f"  pretrain / bare: median {statistics.median(pre[1:]) / statistics.median(bare[1:]):.3f}"
-                  f"  min {min(pre[1:]) / min(bare[1:]):.3f}")
+            print(f"  {bare.stage} / bare: median {statistics.median(stage[1:]) / statistics.median(seconds[1:]):.3f}"
+                  f"  min {min(stage[1:]) / min(seconds[1:]):.3f}")
 
 
 if __name__ == "__main__":

@@ -1,12 +1,13 @@
 """Seconds per epoch of each training stage of a method, on one dataset, device and precision.
 
 Runs the method's ``fit_predict`` once and reads ``extras["epoch_seconds"]`` (every deep method
-reports ``{stage: [seconds per epoch, ...]}``). With ``--bare`` it also times the bare
-forward + backward + (fused) Adam step of a network shaped like the one the method trains in one
-of its stages, over the same rows, batches and learning rate, in contiguous slices: the floor that
-stage's epoch can reach, and prints ``stage / bare``. ``BARE`` says, per method, which network,
-rows, batches and stage (methods it does not name: a plain autoencoder from ``hidden`` and
-``feature_dim`` or ``latent_dim``, all rows, full batches, compared with ``pretrain``).
+reports ``{stage: [seconds per epoch, ...]}``). With ``--bare`` it also times, for each training
+stage it knows, the bare forward + loss + backward + (fused) Adam step of a network shaped like the
+one the method trains in that stage, over the same rows, batches and learning rate, in contiguous
+slices: the floor that stage's epoch can reach, and prints ``stage / bare``. ``BARE`` says, per
+method, which network, loss, rows and batches each stage's bare runs (methods it does not name: a
+plain autoencoder from ``hidden`` and ``feature_dim`` or ``latent_dim``, all rows, full batches,
+compared with ``pretrain``).
 
 Examples::
 
@@ -90,7 +91,7 @@ class BareInput:
 
 @dataclass
 class Bare:
-    """One method's bare epoch, shaped like the stage it is compared with."""
+    """The bare epoch of one of a method's stages, shaped like the stage it is compared with."""
 
     stage: str  # the method's stage (a key of epoch_seconds) that the bare is the floor of
     label: str  # the name of the bare's output line
@@ -123,12 +124,12 @@ def autoencoder_description(model: MultiViewAutoencoder, **kw: Any) -> str:
     return f"MultiViewAutoencoder(hidden={tuple(widths[:-1])}, latent={widths[-1]}{extra})"
 
 
-def plain_autoencoder_bare(inp: BareInput) -> Bare:
+def plain_autoencoder_bare(inp: BareInput) -> list[Bare]:
     """The original rule (MFLVC, RAV, DIMVC-HIA, and any method BARE does not name): a default
     MultiViewAutoencoder of ``hidden`` and ``feature_dim`` (else ``latent_dim``), all N rows,
-    full batches of min(batch_size, N), the method's ``lr``, compared with ``pretrain``. Kept as
-    it was so that the recorded ratios of these methods stay comparable, although DIMVC-HIA's own
-    autoencoders end in ReLU (latent and output), it steps torch's unfused Adam, and its
+    full batches of min(batch_size, N), the method's ``lr``, compared with ``pretrain`` only. Kept
+    as it was so that the recorded ratios of these methods stay comparable, although DIMVC-HIA's
+    own autoencoders end in ReLU (latent and output), it steps torch's unfused Adam, and its
     ``small_data`` option can change its batch size."""
     options = inp.options
     latent = options.get("feature_dim", options.get("latent_dim"))
@@ -136,77 +137,155 @@ def plain_autoencoder_bare(inp: BareInput) -> Bare:
         raise MvbenchError("--bare: this method has no hidden and feature_dim/latent_dim options; "
                            "add its bare network to BARE in benchmarks/bench_epochs.py")
     model = MultiViewAutoencoder([x.shape[1] for x in inp.views], options["hidden"], latent)
-    return Bare("pretrain", "bare AE", autoencoder_description(model), model, reconstruction, list(inp.views),
-                method_batch_sizes(inp.views[0].shape[0], options["batch_size"], drop_last=True), options["lr"])
+    return [Bare("pretrain", "bare AE", autoencoder_description(model), model, reconstruction, list(inp.views),
+                 method_batch_sizes(inp.views[0].shape[0], options["batch_size"], drop_last=True), options["lr"])]
 
 
-def gcfaggmvc_bare(inp: BareInput) -> Bare:
-    """GCFAggMVC pre-trains its plain per-view autoencoders alone (MSE) on all N rows, batches of
-    min(batch_size, N) with the last partial one dropped, one Adam with weight decay."""
+def gcfaggmvc_bares(inp: BareInput) -> list[Bare]:
+    """GCFAggMVC steps one Adam (its ``weight_decay``) in both stages, over all N rows in batches of
+    B = min(batch_size, N), the last partial one dropped.
+
+    ``pretrain``: its plain per-view autoencoders alone (MSE).
+
+    ``fine_tune``: its whole network (``build_model``: autoencoders, view head, GCFAgg layer,
+    common head), in training mode so that its dropout runs as in the method, under its own
+    ``fine_tune_losses`` with the contrast masks built once for B, as its step does. Left out:
+    the step's per-batch S diagnostics (``attention_statistics``, no gradient), which belong
+    with the loss-part logging to the training loop's own cost. Nothing runs per epoch outside
+    the batch loop.
+    """
     cfg = gcfaggmvc.Config.from_options(inp.options)
-    model = MultiViewAutoencoder([x.shape[1] for x in inp.views], cfg.hidden, cfg.feature_dim)
-    return Bare("pretrain", "bare AE", autoencoder_description(model), model, reconstruction, list(inp.views),
-                method_batch_sizes(inp.views[0].shape[0], cfg.batch_size, drop_last=True), cfg.lr,
-                cfg.weight_decay)
+    dims = [x.shape[1] for x in inp.views]
+    n = inp.views[0].shape[0]
+    sizes = method_batch_sizes(n, cfg.batch_size, drop_last=True)
+    pretrain_model = MultiViewAutoencoder(dims, cfg.hidden, cfg.feature_dim)
+    pretrain = Bare("pretrain", "bare AE", autoencoder_description(pretrain_model), pretrain_model, reconstruction,
+                    list(inp.views), sizes, cfg.lr, cfg.weight_decay)
+
+    model = gcfaggmvc.build_model(dims, cfg)
+    # Every batch has exactly B rows (drop_last), so one set of masks serves them all, as in the method.
+    masks = gcfaggmvc.ContrastMasks.build(min(cfg.batch_size, n), inp.views[0].device)
+
+    def fine_tune_loss(m: nn.Module, xs: Sequence[Tensor]) -> Tensor:
+        parts, _ = gcfaggmvc.fine_tune_losses(m, xs, cfg, masks)
+        return sum(parts.values(), torch.zeros((), device=xs[0].device))
+
+    # Without S (concat, or sg_weight="none") the contrast is the plain NT-Xent.
+    plain = cfg.aggregation == "concat" or cfg.sg_weight == "none"
+    contrast = "NT-Xent" if plain else f"SgCL({cfg.sg_weight})"
+    loss_parts = (([f"{cfg.lambda_c:g} {contrast}"] if cfg.lambda_c > 0 else [])
+                  + (["MSE"] if cfg.recon_in_finetune else []))
+    common = ("concat, no GCFAgg" if cfg.aggregation == "concat"
+              else f"GCFAgg {cfg.gcfagg_block}, ffn {cfg.ffn_dim}, dropout {cfg.dropout:g}")
+    description = (f"GCFAggNet ({autoencoder_description(model.autoencoders)}, high_dim={cfg.high_dim}, "
+                   f"{common}) with its fine-tune loss ({' + '.join(loss_parts)})")
+    fine_tune = Bare("fine_tune", "bare GCFAggNet", description, model, fine_tune_loss, list(inp.views), sizes,
+                     cfg.lr, cfg.weight_decay)
+    return [pretrain, fine_tune]
 
 
-def cvcl_bare(inp: BareInput) -> Bare:
-    """CVCL pre-trains autoencoders with a ReLU after every layer (latent and reconstruction
-    included) on all N rows; its ``drop_last`` option decides the last partial batch."""
+def cvcl_bares(inp: BareInput) -> list[Bare]:
+    """CVCL steps one Adam in both stages over all N rows; its ``drop_last`` option decides the
+    last partial batch.
+
+    ``pretrain``: autoencoders with a ReLU after every layer (latent and reconstruction
+    included), MSE.
+
+    ``finetune``: its whole network (``CVCLNet``: those autoencoders and the shared cluster
+    head) under its own ``finetune_parts`` (column contrast, balance and reconstruction, as its
+    options switch them). Nothing is left out: its step is that loss on the batch's rows, and
+    nothing runs per epoch outside the batch loop.
+    """
     cfg = cvcl.Config.from_options(inp.options)
+    dims = [x.shape[1] for x in inp.views]
+    sizes = method_batch_sizes(inp.views[0].shape[0], cfg.batch_size, drop_last=cfg.drop_last)
     relu_ends = {"latent_activation": "relu", "output_activation": "relu"}
-    model = MultiViewAutoencoder([x.shape[1] for x in inp.views], cfg.hidden, cfg.feature_dim, **relu_ends)
-    return Bare("pretrain", "bare AE", autoencoder_description(model, **relu_ends), model, reconstruction,
-                list(inp.views), method_batch_sizes(inp.views[0].shape[0], cfg.batch_size, drop_last=cfg.drop_last),
-                cfg.lr, cfg.weight_decay)
+    pretrain_model = MultiViewAutoencoder(dims, cfg.hidden, cfg.feature_dim, **relu_ends)
+    pretrain = Bare("pretrain", "bare AE", autoencoder_description(pretrain_model, **relu_ends), pretrain_model,
+                    reconstruction, list(inp.views), sizes, cfg.lr, cfg.weight_decay)
+
+    model = cvcl.CVCLNet(dims, cfg.hidden, cfg.feature_dim, cfg.head_dim, int(inp.n_clusters),
+                         head_activation=cfg.head_activation)
+    description = (f"CVCLNet ({autoencoder_description(model.autoencoders, **relu_ends)}, head "
+                   f"{cfg.feature_dim} -> {cfg.head_dim} -> {inp.n_clusters}) with its fine-tune loss "
+                   f"(lambda {cfg.lambda_contrast:g}, beta {cfg.beta_balance:g}, {cfg.similarity}, "
+                   f"rec {cfg.rec_weight if cfg.rec_in_finetune else 0:g})")
+    finetune = Bare("finetune", "bare CVCLNet", description, model,
+                    lambda m, xs: cvcl.finetune_parts(m, list(xs), cfg)["total"], list(inp.views), sizes,
+                    cfg.lr, cfg.weight_decay)
+    return [pretrain, finetune]
 
 
-def dsimvc_bare(inp: BareInput) -> Bare:
+def dsimvc_bare(inp: BareInput) -> list[Bare]:
     """DSIMVC's AE_pre is a plain autoencoder of all views trained on the complete samples only
     (observed in every view), the last partial batch kept, Adam without weight decay."""
     cfg = dsimvc.Config.from_options(inp.options)
     complete = torch.as_tensor(inp.mask.all(axis=1), device=inp.views[0].device)
     views = [x[complete] for x in inp.views]  # complete rows: never a NaN
     model = MultiViewAutoencoder([x.shape[1] for x in views], cfg.hidden, cfg.feature_dim)
-    return Bare("pretrain", "bare AE", autoencoder_description(model) + ", complete rows", model, reconstruction,
-                views, method_batch_sizes(views[0].shape[0], cfg.batch_size, drop_last=False), cfg.lr)
+    return [Bare("pretrain", "bare AE", autoencoder_description(model) + ", complete rows", model, reconstruction,
+                 views, method_batch_sizes(views[0].shape[0], cfg.batch_size, drop_last=False), cfg.lr)]
 
 
-def proimp_bare(inp: BareInput) -> Bare:
-    """ProImp has no decoder: its pre-training stage (the epochs before L_pro) trains its whole
-    network (two view encoders, heads, prototype attention) under the instance contrast and the
-    attention regulariser. The bare runs that same network and loss (``batch_losses`` without
-    L_pro) over contiguous slices of the pairs complete in its two ``views``, batches cut by its
-    ``epoch_batches``: what remains of the ratio is the training loop's own cost (index gathers,
-    loss-part logging)."""
+def proimp_bares(inp: BareInput) -> list[Bare]:
+    """ProImp has no decoder: both its stages train its whole network (two view encoders,
+    heads, prototype attention) with one Adam over the pairs complete in its two ``views``,
+    batches cut by its ``epoch_batches``. Each bare runs that network and the stage's own loss
+    (``batch_losses``) over contiguous slices of those pairs: what remains of the ratio is the
+    training loop's own cost (index gathers, loss-part logging).
+
+    ``pretrain`` (the epochs before L_pro): the instance contrast and the attention regulariser
+    (``batch_losses`` without a matching).
+
+    ``train``: the same plus L_pro, under the identity matching ``torch.arange(K)``: L_pro's
+    cost does not depend on which permutation matches the prototypes. Left out: the matching
+    itself (an eval-mode pass over all complete pairs and a Hungarian assignment), which runs
+    before the batch loop and counts in the stage's epoch seconds: in its first epoch only
+    (reported apart) under ``match_update=once``, in every epoch under ``every_epoch``.
+    """
     cfg = proimp.Config.from_options(inp.options)
     used = proimp.check_views(cfg.views, len(inp.views))
-    complete = torch.as_tensor(inp.mask[:, list(used)].all(axis=1), device=inp.views[0].device)
+    device = inp.views[0].device
+    complete = torch.as_tensor(inp.mask[:, list(used)].all(axis=1), device=device)
     views = [inp.views[v][complete] for v in used]  # complete pairs: never a NaN
-    model = proimp.ProImpNet([x.shape[1] for x in views], int(inp.n_clusters), hidden=cfg.hidden, dim=cfg.dim,
-                             activations=proimp.view_activations(cfg.activations), dropout=cfg.dropout)
     sizes = sizes_of(proimp.epoch_batches(views[0].shape[0], cfg.batch_size, torch_generator(0), torch.device("cpu")))
-    description = (f"ProImpNet of views {list(used)} (hidden={cfg.hidden}, dim={cfg.dim}) with its pre-training "
-                   f"loss (instance contrast{' + attention regulariser' if cfg.use_reg else ''}), complete pairs")
-    return Bare("pretrain", "bare ProImpNet", description, model,
-                lambda m, xs: proimp.batch_losses(m, xs[0], xs[1], None, cfg)["total"], views, sizes, cfg.lr)
+    k = int(inp.n_clusters)
+
+    def network() -> proimp.ProImpNet:
+        # One network per stage, so that each bare starts from fresh weights and a fresh Adam.
+        return proimp.ProImpNet([x.shape[1] for x in views], k, hidden=cfg.hidden, dim=cfg.dim,
+                                activations=proimp.view_activations(cfg.activations), dropout=cfg.dropout)
+
+    network_text = f"ProImpNet of views {list(used)} (hidden={cfg.hidden}, dim={cfg.dim})"
+    pretrain_loss = f"instance contrast{' + attention regulariser' if cfg.use_reg else ''}"
+    pretrain = Bare("pretrain", "bare ProImpNet",
+                    f"{network_text} with its pre-training loss ({pretrain_loss}), complete pairs", network(),
+                    lambda m, xs: proimp.batch_losses(m, xs[0], xs[1], None, cfg)["total"], views, sizes, cfg.lr)
+
+    identity = torch.arange(k, device=device)
+    train_loss = pretrain_loss + (" + L_pro under the identity matching" if cfg.use_pro else "")
+    train = Bare("train", "bare ProImp+pro",
+                 f"{network_text} with its training loss ({train_loss}), complete pairs", network(),
+                 lambda m, xs: proimp.batch_losses(m, xs[0], xs[1], identity, cfg)["total"], views, sizes, cfg.lr)
+    return [pretrain, train]
 
 
-# The one place that maps a method to its bare network; a method not named here gets
+# The one place that maps a method to its bares: a builder returns one Bare per stage it
+# covers, in the order the method runs them. A method not named here gets
 # plain_autoencoder_bare.
-BARE: dict[str, Callable[[BareInput], Bare]] = {
+BARE: dict[str, Callable[[BareInput], list[Bare]]] = {
     "mflvc": plain_autoencoder_bare,
     "rav": plain_autoencoder_bare,
     "dimvc-hia": plain_autoencoder_bare,
-    "gcfaggmvc": gcfaggmvc_bare,
-    "cvcl": cvcl_bare,
+    "gcfaggmvc": gcfaggmvc_bares,
+    "cvcl": cvcl_bares,
     "dsimvc": dsimvc_bare,
-    "proimp": proimp_bare,
+    "proimp": proimp_bares,
 }
 
 
-def build_bare(method: str, inp: BareInput) -> Bare:
-    """The bare of ``method``, its weights drawn from seed 0 whatever the trial seed."""
+def build_bares(method: str, inp: BareInput) -> list[Bare]:
+    """The bares of ``method``, their weights drawn from seed 0 whatever the trial seed."""
     torch.manual_seed(0)
     return BARE.get(method, plain_autoencoder_bare)(inp)
 
@@ -266,8 +345,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--bare", action="store_true",
-                        help="also time the bare epoch of a network shaped like the method's (BARE: its "
-                             "widths, rows, batches, lr) and compare it with the matching stage")
+                        help="also time the bare epoch of a network shaped like the method's in each stage "
+                             "BARE covers (its widths, loss, rows, batches, lr) and compare it with that stage")
     parser.add_argument("-p", "--plugin", action="append", default=[], help="extra plugin module")
     args = parser.parse_args()
 
@@ -295,7 +374,7 @@ def main() -> None:
           f"{torch.get_num_threads()} threads")
 
     # Built before the run, so that a method --bare cannot shape fails at once.
-    bare = build_bare(method.name, BareInput(options, views, mask, dataset.n_clusters)) if args.bare else None
+    bares = build_bares(method.name, BareInput(options, views, mask, dataset.n_clusters)) if args.bare else []
 
     seed_everything(args.seed)
     start = time.perf_counter()
@@ -309,7 +388,7 @@ def main() -> None:
         if values:
             print(f"  {stage:<14}{summary(values)}")
 
-    if bare is not None:
+    for bare in bares:
         stage = output.extras.get("epoch_seconds", {}).get(bare.stage, [])
         # As many epochs as the stage ran, and at least 2: the first one is reported apart.
         seconds = bare_epochs(bare, precision, max(2, len(stage)))

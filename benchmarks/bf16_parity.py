@@ -25,6 +25,7 @@ from typing import Any
 import torch
 
 from mvbench.device import cpu_has_bf16
+from mvbench.estimate import committed_files
 from mvbench.registry import get_registry
 from mvbench.results import RECORDS_FILE, ok_by_key, read_records
 from mvbench.runner import Settings, Trial
@@ -50,14 +51,12 @@ def trials(seeds: range) -> list[SweepTrial]:
             for m, d, opts, mech, mopts in GRID for s in seeds]
 
 
-RESULTS = DEFAULT_OUT.parent
-
-
 def shared_records(out: Path) -> list[dict[str, Any]]:
-    """The records of ``--out`` and of every suite: keys carry method, version, options, dataset,
-    mask, seed, device kind and precision, so a record under a planned key is that very trial."""
-    files = {out / RECORDS_FILE, *RESULTS.glob(f"*/{RECORDS_FILE}")}
-    return [record for path in sorted(files) for record in read_records(path)]
+    """The records of ``--out`` and the committed ones (the files the sweep's time estimate reads):
+    keys carry method, version, options, dataset, mask, seed, device kind and precision, so a
+    record under a planned key is that very trial."""
+    files = {path.resolve(): path for path in (out / RECORDS_FILE, *committed_files())}
+    return [record for path in files.values() for record in read_records(path)]
 
 
 def planned(seeds: range, precision: str, records: list[dict[str, Any]]) -> list[PlannedTrial]:

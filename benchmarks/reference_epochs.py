@@ -7,11 +7,17 @@ epoch with ``time.perf_counter``, and prints per stage the same line as ``bench_
 the mean), then the ``bench_epochs.py`` command that times our implementation on the same dataset
 with the same stage lengths. Compare the two on an idle machine only.
 
+``--full`` (DSIMVC) instead runs their own schedule through their own evaluation and prints its
+metrics beside the stage times: what their code scores on our file, with the global RNGs seeded by
+``--seed`` (their mask is drawn from them), to set beside our seeded runs (the printed command).
+
     python benchmarks/reference_epochs.py --method gcfaggmvc --reference-code DIR --dataset synthetic3d
     python benchmarks/reference_epochs.py --method cvcl --reference-code DIR --dataset msrcv1 --epochs 3
     python benchmarks/reference_epochs.py --method proimp --reference-code DIR --dataset scene15 --threads 1
     python benchmarks/reference_epochs.py --method dsimvc --reference-code DIR --dataset synthetic3d \\
         --missing-rate 0.5
+    python benchmarks/reference_epochs.py --method dsimvc --reference-code DIR --dataset synthetic3d \\
+        --missing-rate 0.5 --full --seed 0 --threads 1
 
 DIR: a checkout of Galaxy922/GCFAggMVC, chenjie20/CVCL, XLearning-SCU/2023-IJCAI-ProImp or
 Gasteinh/DSIMVC. Datasets are our registry's names; the file is read from ``--data-dir`` (else
@@ -71,6 +77,7 @@ import importlib
 import importlib.util
 import os
 import random
+import re
 import runpy
 import statistics
 import sys
@@ -131,7 +138,7 @@ class Context:
     dataset: Dataset
     file: Path
     their_name: str
-    epochs: int
+    epochs: int | None  # None: their own schedule, through their evaluation
     missing_rate: float
     workdir: Path
     threads: int | None
@@ -393,7 +400,7 @@ def timed_loader_passes(ctx: Context, stage_of: Callable[[DataLoader, str], tupl
             return original(loader)
         stage, per_step = found
         passes[stage] = passes.get(stage, 0) + 1
-        if passes[stage] > ctx.epochs:
+        if ctx.epochs is not None and passes[stage] > ctx.epochs:
             return iter(())
         return timed(original(loader), stage, per_step)
 
@@ -406,8 +413,9 @@ def run_dsimvc(ctx: Context) -> None:
     demo = import_theirs(ctx.ref, "demo")  # reads the npz, scales, applies its presets
     if ctx.threads:
         sys.modules["faiss"].omp_set_num_threads(ctx.threads)
-    for name in ("pretrain_epochs", "initial_epochs", "iterations"):
-        setattr(demo.args, name, ctx.epochs)
+    if ctx.epochs is not None:
+        for name in ("pretrain_epochs", "initial_epochs", "iterations"):
+            setattr(demo.args, name, ctx.epochs)
 
     def stage_of(loader: DataLoader, function: str) -> tuple[str, bool] | None:
         if function == "pretrain":
@@ -430,8 +438,11 @@ def run_dsimvc(ctx: Context) -> None:
 
     for stage in ("pretrain", "neighbour_mse", "neighbour_contrastive", "bilevel", "memory_refresh"):
         ctx.timings.stages[stage] = []  # print order: a refresh ends before its step does
-    with timed_loader_passes(ctx, stage_of), mock.patch.object(demo, "valid", stop), \
-            mock.patch.object(demo.Memory, "update_feature", timed_update_feature):
+    with contextlib.ExitStack() as patches:
+        patches.enter_context(timed_loader_passes(ctx, stage_of))
+        patches.enter_context(mock.patch.object(demo.Memory, "update_feature", timed_update_feature))
+        if ctx.epochs is not None:
+            patches.enter_context(mock.patch.object(demo, "valid", stop))
         demo.main()
 
 
@@ -455,6 +466,7 @@ class Reference:
     views: tuple[int, ...] = ()  # the views they train on (empty: all)
     mask: str = ""  # our missingness mechanism that draws masks as their code does
     mask_seed: int = 0  # the trial seed whose mask is theirs, where one is (bench_epochs' --seed)
+    full_run: str = ""  # with --full: our command for the same setting (empty: --full not supported)
 
 
 REFERENCES = {
@@ -493,7 +505,8 @@ REFERENCES = {
         lambda n: f"pretrain_epochs={n} neighbour_mse_epochs={n} initial_epochs={n} iterations={n}", 0.1,
         "each bilevel step also builds a new network for the virtual step and runs the memory refresh "
         "(memory_refresh), which ours does not (reimpute=off); every pass loads per sample with a copy",
-        mask="dsimvc-mask"),
+        mask="dsimvc-mask",
+        full_run="python benchmarks/quality_dsimvc.py --datasets {dataset} --rate {rate:g} --seeds {seed}"),
 }
 
 
@@ -521,7 +534,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--method", required=True, choices=sorted(REFERENCES))
     parser.add_argument("--reference-code", required=True, metavar="DIR", help="a checkout of the authors' repository")
     parser.add_argument("--dataset", required=True, help="our registry's name of a dataset their code supports")
-    parser.add_argument("--epochs", type=int, default=2, help="epochs of each of their stages (>= 1)")
+    parser.add_argument("--epochs", type=int, default=None, help="epochs of each of their stages (>= 1; default 2)")
+    parser.add_argument("--full", action="store_true",
+                        help="their own schedule through their own evaluation, whose metrics are printed "
+                             "(dsimvc; one run, as their --T 1)")
     parser.add_argument("--threads", type=int, default=None, help="torch, BLAS and OpenMP threads")
     parser.add_argument("--missing-rate", type=float, default=None,
                         help="fraction of samples missing a view (default: theirs, proimp 0.5, dsimvc 0.1)")
@@ -531,8 +547,15 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--workdir", default=None,
                         help="their working folder, with their output log (default: a new temporary one)")
     args = parser.parse_args()
-    if args.epochs < 1:
+    if args.full and args.epochs is not None:
+        parser.error("--full runs their own schedule: leave out --epochs")
+    if args.full and not REFERENCES[args.method].full_run:
+        parser.error(f"--full is not supported for {args.method}: use --epochs N (supported: "
+                     f"{', '.join(name for name, ref in REFERENCES.items() if ref.full_run)})")
+    if args.epochs is not None and args.epochs < 1:
         parser.error("--epochs must be at least 1")
+    if not args.full and args.epochs is None:
+        args.epochs = 2
     return args
 
 
@@ -575,10 +598,11 @@ def run_theirs(reference: Reference, ctx: Context, seed: int, log_path: Path, pr
     return time.perf_counter() - start
 
 
-def complete_count(dataset: Dataset, registry: Any, reference: Reference, rate: float, views: Sequence[int]) -> int:
-    """Samples observed in ``views`` under the mask bench_epochs draws in the printed command."""
+def complete_count(dataset: Dataset, registry: Any, reference: Reference, rate: float, views: Sequence[int],
+                   seed: int) -> int:
+    """Samples observed in ``views`` under the mask our run of seed ``seed`` draws."""
     mechanism = registry.mechanism(reference.mask)
-    mask = make_mask(dataset, mechanism, resolve_options(mechanism.options, {"rate": rate}), reference.mask_seed)
+    mask = make_mask(dataset, mechanism, resolve_options(mechanism.options, {"rate": rate}), seed)
     return int(mask[:, list(views)].all(axis=1).sum())
 
 
@@ -612,14 +636,30 @@ def report(args: argparse.Namespace, reference: Reference, ctx: Context, registr
             print(stage_line(stage, values))
     for note in ctx.timings.notes.values():
         print(f"  {note}")
+    if args.full:
+        print(f"  their evaluation: {their_metrics(log_path)}")
+    our_seed = args.seed if args.full else reference.mask_seed
     if ctx.missing_rate:
         views = reference.views or range(dataset.n_views)
-        count = complete_count(dataset, registry, reference, ctx.missing_rate, views)
+        count = complete_count(dataset, registry, reference, ctx.missing_rate, views, our_seed)
         print(f"  ours: {count} samples observed in views {', '.join(map(str, views))} under the mask of the "
               f"command below")
     print(f"  note: {reference.note}")
-    print("ours, same dataset and stage lengths:")
-    print(f"  {bench_command(args, reference, ctx.missing_rate)}")
+    if args.full:
+        print("ours, same dataset, rate and seed, at our default (their) schedule:")
+        print("  " + reference.full_run.format(dataset=args.dataset, rate=ctx.missing_rate, seed=our_seed))
+    else:
+        print("ours, same dataset and stage lengths:")
+        print(f"  {bench_command(args, reference, ctx.missing_rate)}")
+
+
+def their_metrics(log_path: Path) -> str:
+    """The last metrics line their evaluation printed (DSIMVC's ``ACC = a NMI = b PUR = c``)."""
+    found = re.findall(r"ACC = ([0-9.]+) NMI = ([0-9.]+) PUR = ([0-9.]+)", log_path.read_text())
+    if not found:
+        return f"no metrics line in their output ({log_path})"
+    acc, nmi, pur = found[-1]
+    return f"ACC {acc}  NMI {nmi}  PUR {pur}"
 
 
 def main() -> None:

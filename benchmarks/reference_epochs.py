@@ -17,7 +17,7 @@ metrics beside the stage times: what their code scores on our file, with the glo
     python benchmarks/reference_epochs.py --method dsimvc --reference-code DIR --dataset synthetic3d \\
         --missing-rate 0.5
     python benchmarks/reference_epochs.py --method dsimvc --reference-code DIR --dataset synthetic3d \\
-        --missing-rate 0.5 --full --seed 0 --threads 1
+        --missing-rate 0.5 --full --seed 0 --threads 1 --their-args "--initial_epochs 30 --iterations 100"
 
 DIR: a checkout of Galaxy922/GCFAggMVC, chenjie20/CVCL, XLearning-SCU/2023-IJCAI-ProImp or
 Gasteinh/DSIMVC. Datasets are our registry's names; the file is read from ``--data-dir`` (else
@@ -79,6 +79,7 @@ import os
 import random
 import re
 import runpy
+import shlex
 import statistics
 import sys
 import tempfile
@@ -142,6 +143,7 @@ class Context:
     missing_rate: float
     workdir: Path
     threads: int | None
+    their_args: list[str] = field(default_factory=list)  # appended to their command line
     timings: Timings = field(default_factory=Timings)
 
 
@@ -543,6 +545,9 @@ def parse_args() -> argparse.Namespace:
                         help="fraction of samples missing a view (default: theirs, proimp 0.5, dsimvc 0.1)")
     parser.add_argument("--seed", type=int, default=0,
                         help="seeds the global RNGs before their code (and its own seeds) runs")
+    parser.add_argument("--their-args", default="", metavar="ARGS",
+                        help="options appended to their command line, e.g. \"--initial_epochs 30 --iterations 100\" "
+                             "for DSIMVC with --full (their per-dataset presets, set after parsing, still win)")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--workdir", default=None,
                         help="their working folder, with their output log (default: a new temporary one)")
@@ -575,7 +580,8 @@ def make_context(args: argparse.Namespace, reference: Reference, registry: Any, 
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix=f"reference-{args.method}-")).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     return Context(Path(args.reference_code).resolve(), dataset, data_dir / spec.summary["files"][0],
-                   reference.datasets[args.dataset], args.epochs, rate, workdir, args.threads)
+                   reference.datasets[args.dataset], args.epochs, rate, workdir, args.threads,
+                   shlex.split(args.their_args))
 
 
 def run_theirs(reference: Reference, ctx: Context, seed: int, log_path: Path, prefix: str) -> float:
@@ -587,7 +593,7 @@ def run_theirs(reference: Reference, ctx: Context, seed: int, log_path: Path, pr
     try:
         check_checkout(reference, ctx.ref)
         with open(log_path, "w") as log, cpu_only(), threadpool_limits(ctx.threads), \
-                their_process(ctx.ref, ctx.workdir, reference.argv(ctx), log):
+                their_process(ctx.ref, ctx.workdir, reference.argv(ctx) + ctx.their_args, log):
             with contextlib.suppress(Stop):
                 reference.run(ctx)
     except CannotRun as exc:
@@ -631,6 +637,8 @@ def report(args: argparse.Namespace, reference: Reference, ctx: Context, registr
           f"dims={dataset.dims}, K={dataset.n_clusters}), missing rate {ctx.missing_rate:g}, cpu, fp32, "
           f"{torch.get_num_threads()} threads")
     print(f"their run total {total:.1f} s (their output: {log_path})")
+    if ctx.their_args:
+        print(f"  their command line ended with: {' '.join(ctx.their_args)}")
     for stage, values in ctx.timings.stages.items():
         if values:
             print(stage_line(stage, values))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -30,9 +31,10 @@ def write(board: Leaderboard, out_dir: Path, *, plots: bool = True) -> list[Path
     write_atomic(paths[1], json.dumps(board.meta, indent=2, default=list) + "\n")
     write_atomic(paths[2], markdown(board))
     if plots:
+        entries = table_entries(board.table)
         for dataset in dict.fromkeys(board.table["dataset"]):
             path = out_dir / f"{name}_{safe_name(dataset)}.png"
-            plot_dataset(board.table[board.table["dataset"] == dataset], dataset, path)
+            plot_dataset(board.table[board.table["dataset"] == dataset], dataset, path, entries)
             paths.append(path)
     return paths
 
@@ -273,16 +275,28 @@ def _series(rows: pd.DataFrame) -> list[tuple[str, tuple[str, str], str, pd.Data
     return out
 
 
-def plot_dataset(rows: pd.DataFrame, dataset: str, path: Path) -> None:
+def table_entries(rows: pd.DataFrame) -> list[tuple[str, str]]:
+    """The (method, option set) pairs of a board's table, in the order they first appear."""
+    return list(dict.fromkeys(zip(rows["method"], rows["option_set"])))
+
+
+def entry_style(entries: Sequence[tuple[str, str]], entry: tuple[str, str]) -> tuple[tuple[float, ...], str]:
+    """Colour and marker of an entry, from its place among ``entries``: tab10 colours, then a new
+    marker for every further ten (tab20's paired shades would make neighbours look alike)."""
+    i = list(entries).index(entry)
+    return colormaps["tab10"](i % 10), MARKERS[i // 10 % len(MARKERS)]
+
+
+def plot_dataset(rows: pd.DataFrame, dataset: str, path: Path,
+                 entries: Sequence[tuple[str, str]] | None = None) -> None:
     """ACC and NMI against the missing rate, a line per method and option set with a ±std band;
-    with a single rate, bars with std error bars instead. Published numbers are stars."""
+    with a single rate, bars with std error bars instead. Published numbers are stars.
+    ``entries``: the whole board's (method, option set) pairs, so that an entry keeps its colour
+    on every dataset's plot (default: those of ``rows``)."""
     series = _series(rows)
     rates = rows["rate"].dropna().unique()
-    entries = list(dict.fromkeys(zip(rows["method"], rows["option_set"])))
-    # tab10 colours, then a new marker for every further ten entries: tab20's paired shades
-    # would make neighbouring entries look alike.
-    styles = [(colormaps["tab10"](i % 10), MARKERS[i // 10 % len(MARKERS)])
-              for i in (entries.index(entry) for _, entry, _, _ in series)]
+    entries = table_entries(rows) if entries is None else entries
+    styles = [entry_style(entries, entry) for _, entry, _, _ in series]
     fig = Figure(figsize=(12, 4.6), layout="constrained")
     axes = fig.subplots(1, 2)
     lines = len(rates) >= 2

@@ -15,6 +15,7 @@ from matplotlib.image import imread
 from mvbench.hookspecs import hookimpl
 from mvbench.leaderboard import (COLUMNS, add_published, aggregate_cells, build, cell_rows, compare, csv_text,
                                  published_numbers, read_leaderboard)
+from mvbench import leaderboard_render as render
 from mvbench.leaderboard_render import dataset_table, markdown, plot_dataset, write
 from mvbench.registry import build_registry
 from mvbench.results import RECORDS_FILE, read_records
@@ -198,6 +199,23 @@ def test_plots_are_written(tmp_path, rates):
     image = imread(path)
     assert image.shape[0] > 300 and image.shape[1] > 800
     assert image[..., :3].std() > 0.05  # not a blank canvas
+
+
+def test_an_entry_keeps_its_colour_on_every_dataset_plot(tmp_path, monkeypatch):
+    # The second dataset lists its rows in another order; the plots must still agree on colours.
+    records = [record(s, 0.8, option_set=o) for o in ("a", "b") for s in (0, 1)]
+    records += [record(s, 0.7, option_set=o, dataset="other") for o in ("b", "a") for s in (0, 1)]
+    board = build("demo", records, registry=None)
+    styles: dict[str, dict[tuple[str, str], object]] = {}
+
+    def spy(rows, dataset, path, entries=None):
+        styles[dataset] = {entry: render.entry_style(entries, entry) for entry in render.table_entries(rows)}
+
+    monkeypatch.setattr(render, "plot_dataset", spy)
+    write(board, tmp_path)
+    assert set(styles) == {"synthetic", "other"}
+    assert styles["synthetic"] == styles["other"]
+    assert len({str(style) for style in styles["synthetic"].values()}) == 2
 
 
 def test_compare_reports_changes_beyond_the_tolerance_only():

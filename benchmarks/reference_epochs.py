@@ -7,9 +7,11 @@ epoch with ``time.perf_counter``, and prints per stage the same line as ``bench_
 the mean), then the ``bench_epochs.py`` command that times our implementation on the same dataset
 with the same stage lengths. Compare the two on an idle machine only.
 
-``--full`` (DSIMVC) instead runs their own schedule through their own evaluation and prints its
-metrics beside the stage times: what their code scores on our file, with the global RNGs seeded by
-``--seed`` (their mask is drawn from them), to set beside our seeded runs (the printed command).
+``--full`` (CVCL, DSIMVC) instead runs their own schedule through their own evaluation and prints
+its metrics beside the stage times: what their code scores on our file, to set beside our seeded
+runs (the printed command). DSIMVC seeds nothing itself: the global RNGs are seeded with ``--seed``
+(default 0; their mask is drawn from them). CVCL seeds itself with its per-dataset preset's seed
+(handwritten 50): ``--seed`` replaces that seed, and without it their own seed runs.
 
     python benchmarks/reference_epochs.py --method gcfaggmvc --reference-code DIR --dataset synthetic3d
     python benchmarks/reference_epochs.py --method cvcl --reference-code DIR --dataset msrcv1 --epochs 3
@@ -18,15 +20,18 @@ metrics beside the stage times: what their code scores on our file, with the glo
         --missing-rate 0.5
     python benchmarks/reference_epochs.py --method dsimvc --reference-code DIR --dataset synthetic3d \\
         --missing-rate 0.5 --full --seed 0 --threads 1 --their-args "--initial_epochs 30 --iterations 100"
+    python benchmarks/reference_epochs.py --method cvcl --reference-code DIR --dataset handwritten-mat \\
+        --full --threads 1
 
 DIR: a checkout of Galaxy922/GCFAggMVC, chenjie20/CVCL, XLearning-SCU/2023-IJCAI-ProImp or
 Gasteinh/DSIMVC. Datasets are our registry's names; the file is read from ``--data-dir`` (else
 $MVBENCH_DATA). What the harness does around their code, for every method: the device is CPU
 (``torch.cuda.is_available`` is False and their hard-coded ``'cuda'`` / ``.cuda()`` calls keep
 tensors on the CPU), their own seeds apply (the global RNGs are first seeded with ``--seed``, which
-matters only for DSIMVC, whose code seeds nothing), the data come from our file, the schedule is
-set through their arguments or config, their output goes to a log in ``--workdir``, and the run
-stops where their evaluation would start (it is never timed). If the checkout or the environment
+matters only for DSIMVC, whose code seeds nothing; CVCL's preset seed is replaced only when
+``--seed`` is given), the data come from our file, the schedule is set through their arguments or
+config, their output goes to a log in ``--workdir``, and the run stops where their evaluation would
+start (it is never timed; ``--full`` runs it). If the checkout or the environment
 lacks something their code needs, one line says what.
 
 What is timed, per method:
@@ -44,7 +49,7 @@ What is timed, per method:
   stopped after N of them; their ``pre_train`` runs all its epochs in one call, so it is called
   N times with one epoch each, each call one ``pretrain`` epoch (the data order is the same:
   either way every epoch draws its shuffle from the global RNG). Their loader reads our file,
-  linked under the name it opens.
+  linked under the name it opens. With ``--full`` all their epochs run and then their ``valid``.
 - proimp (run.py's ``main``, ``--dataset 0 | 4`` = Scene-15 | CUB, one mask, their seeds): their
   epoch loop lives inside ``ProImp.train``; an epoch is timed from its shuffle of the complete pairs
   to the end of its last batch (``pretrain`` for the first N epochs, ``train`` for N more with the
@@ -78,7 +83,6 @@ import importlib.util
 import os
 import random
 import re
-import runpy
 import shlex
 import statistics
 import sys
@@ -144,6 +148,7 @@ class Context:
     workdir: Path
     threads: int | None
     their_args: list[str] = field(default_factory=list)  # appended to their command line
+    their_seed: int | None = None  # replaces the seed their code sets itself (None: theirs)
     timings: Timings = field(default_factory=Timings)
 
 
@@ -214,22 +219,22 @@ def link(target: Path, link_path: Path) -> None:
 
 
 def run_script(path: Path, wrap: Mapping[str, Callable[[Callable[..., Any]], Callable[..., Any]]],
-               before_loop: Callable[[dict[str, Any]], None]) -> None:
+               before_loop: Callable[[dict[str, Any]], None] | None = None) -> None:
     """Their script as ``__main__``, its top-level statements executed one by one in their order
     and namespace: each function named in ``wrap`` is wrapped once defined, and
-    ``before_loop(namespace)`` runs before the first top-level loop (where the arguments that
-    set the schedule have their final values)."""
+    ``before_loop(namespace)``, when given, runs before the first top-level loop (where the
+    arguments that set the schedule have their final values)."""
     tree = ast.parse(path.read_text(), filename=str(path))
     namespace: dict[str, Any] = {"__name__": "__main__", "__file__": str(path), "__builtins__": __builtins__}
     looped = False
     for node in tree.body:
-        if isinstance(node, (ast.For, ast.While)) and not looped:
+        if isinstance(node, (ast.For, ast.While)) and not looped and before_loop:
             before_loop(namespace)
             looped = True
         exec(compile(ast.Module(body=[node], type_ignores=[]), str(path), "exec"), namespace)
         if isinstance(node, ast.FunctionDef) and node.name in wrap:
             namespace[node.name] = wrap[node.name](namespace[node.name])
-    if not looped:
+    if before_loop and not looped:
         raise CannotRun(f"{path.name} has no top-level training loop")
 
 
@@ -293,10 +298,12 @@ def run_cvcl(ctx: Context) -> None:
     models = import_theirs(ctx.ref, "models")
     pre_train, contrastive_train = models.pre_train, models.contrastive_train
 
-    def pre_train_per_epoch(network_model: Any, mv_data: Any, batch_size: int, _epochs: Any,
+    def pre_train_per_epoch(network_model: Any, mv_data: Any, batch_size: int, epochs: Any,
                             optimizer: Any) -> np.ndarray:
+        # Their mse_epochs arrives as a string when given on their command line.
+        count = int(epochs) if ctx.epochs is None else ctx.epochs
         losses = [ctx.timings.timed("pretrain", pre_train)(network_model, mv_data, batch_size, 1, optimizer)
-                  for _ in range(ctx.epochs)]
+                  for _ in range(count)]
         return np.concatenate(losses)
 
     def timed_contrastive_train(*args: Any, **kwargs: Any) -> float:
@@ -305,9 +312,14 @@ def run_cvcl(ctx: Context) -> None:
         return ctx.timings.timed("finetune", contrastive_train)(*args, **kwargs)
 
     # main.py takes these names from models by its star import, so patch them before it runs.
-    with mock.patch.multiple(models, pre_train=pre_train_per_epoch, contrastive_train=timed_contrastive_train,
-                             valid=stop):
-        runpy.run_path(str(ctx.ref / "main.py"), run_name="__main__")
+    patches: dict[str, Any] = {"pre_train": pre_train_per_epoch, "contrastive_train": timed_contrastive_train}
+    if ctx.epochs is not None:
+        patches["valid"] = stop
+    # Their presets overwrite args.seed after parsing, so a seed of ours replaces set_seed's argument.
+    seed = ctx.their_seed
+    wrap = {} if seed is None else {"set_seed": lambda set_seed: lambda _their_seed: set_seed(seed)}
+    with mock.patch.multiple(models, **patches):
+        run_script(ctx.ref / "main.py", wrap)
 
 
 # --- ProImp --------------------------------------------------------------------------------------
@@ -469,6 +481,7 @@ class Reference:
     mask: str = ""  # our missingness mechanism that draws masks as their code does
     mask_seed: int = 0  # the trial seed whose mask is theirs, where one is (bench_epochs' --seed)
     full_run: str = ""  # with --full: our command for the same setting (empty: --full not supported)
+    own_seed: bool = False  # their code seeds itself (a preset's seed), which --seed replaces
 
 
 REFERENCES = {
@@ -486,7 +499,9 @@ REFERENCES = {
         lambda ctx: ["main.py", "--db", ctx.their_name, "--gpu", ""], run_cvcl,
         lambda n: f"pretrain_epochs={n} finetune_epochs={n}", 0.0,
         "their epoch also holds per-sample __getitem__ (row indexing) + collate and a new DataLoader "
-        "per epoch; the fine-tune stage is at most their preset's con_epochs long"),
+        "per epoch; the fine-tune stage is at most their preset's con_epochs long",
+        full_run="python benchmarks/quality_cvcl.py --datasets {dataset} --seeds 0 1 2 3 4 --threads 1",
+        own_seed=True),
     "proimp": Reference(
         "XLearning-SCU/2023-IJCAI-ProImp", ("run.py", "model.py", "configure.py", "datasets.py", "get_mask.py",
                                             "util.py", "evaluation.py"), {"einops": "einops", "munkres": "munkres"},
@@ -539,12 +554,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, default=None, help="epochs of each of their stages (>= 1; default 2)")
     parser.add_argument("--full", action="store_true",
                         help="their own schedule through their own evaluation, whose metrics are printed "
-                             "(dsimvc; one run, as their --T 1)")
+                             "(cvcl, dsimvc; one run)")
     parser.add_argument("--threads", type=int, default=None, help="torch, BLAS and OpenMP threads")
     parser.add_argument("--missing-rate", type=float, default=None,
                         help="fraction of samples missing a view (default: theirs, proimp 0.5, dsimvc 0.1)")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="seeds the global RNGs before their code (and its own seeds) runs")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="seeds the global RNGs before their code runs (default 0); for code that seeds "
+                             "itself from its preset (cvcl), replaces that seed (default: theirs)")
     parser.add_argument("--their-args", default="", metavar="ARGS",
                         help="options appended to their command line, e.g. \"--initial_epochs 30 --iterations 100\" "
                              "for DSIMVC with --full (their per-dataset presets, set after parsing, still win)")
@@ -581,7 +597,7 @@ def make_context(args: argparse.Namespace, reference: Reference, registry: Any, 
     workdir.mkdir(parents=True, exist_ok=True)
     return Context(Path(args.reference_code).resolve(), dataset, data_dir / spec.summary["files"][0],
                    reference.datasets[args.dataset], args.epochs, rate, workdir, args.threads,
-                   shlex.split(args.their_args))
+                   shlex.split(args.their_args), args.seed if reference.own_seed else None)
 
 
 def run_theirs(reference: Reference, ctx: Context, seed: int, log_path: Path, prefix: str) -> float:
@@ -646,7 +662,7 @@ def report(args: argparse.Namespace, reference: Reference, ctx: Context, registr
         print(f"  {note}")
     if args.full:
         print(f"  their evaluation: {their_metrics(log_path)}")
-    our_seed = args.seed if args.full else reference.mask_seed
+    our_seed = (args.seed or 0) if args.full else reference.mask_seed
     if ctx.missing_rate:
         views = reference.views or range(dataset.n_views)
         count = complete_count(dataset, registry, reference, ctx.missing_rate, views, our_seed)
@@ -654,7 +670,7 @@ def report(args: argparse.Namespace, reference: Reference, ctx: Context, registr
               f"command below")
     print(f"  note: {reference.note}")
     if args.full:
-        print("ours, same dataset, rate and seed, at our default (their) schedule:")
+        print("ours in the same setting, at our default (their) schedule:")
         print("  " + reference.full_run.format(dataset=args.dataset, rate=ctx.missing_rate, seed=our_seed))
     else:
         print("ours, same dataset and stage lengths:")
@@ -662,7 +678,8 @@ def report(args: argparse.Namespace, reference: Reference, ctx: Context, registr
 
 
 def their_metrics(log_path: Path) -> str:
-    """The last metrics line their evaluation printed (DSIMVC's ``ACC = a NMI = b PUR = c``)."""
+    """The last metrics line their evaluation printed (``ACC = a NMI = b PUR = c``, as DSIMVC's and
+    CVCL's overall line; CVCL's per-view lines read ``ACC1 = ...``)."""
     found = re.findall(r"ACC = ([0-9.]+) NMI = ([0-9.]+) PUR = ([0-9.]+)", log_path.read_text())
     if not found:
         return f"no metrics line in their output ({log_path})"
@@ -679,7 +696,7 @@ def main() -> None:
     registry = build_registry([])
     ctx = make_context(args, reference, registry, prefix)
     log_path = ctx.workdir / "output.log"
-    total = run_theirs(reference, ctx, args.seed, log_path, prefix)
+    total = run_theirs(reference, ctx, args.seed or 0, log_path, prefix)
     report(args, reference, ctx, registry, total, log_path)
 
 

@@ -406,6 +406,30 @@ def test_extras_views_option_and_matching_schedule():
     assert len(late["loss_history"]["train"]) == 0 and len(late["epoch_seconds"]["matching"]) == 1
 
 
+def test_uncovered_samples_are_refused_or_read_out_as_the_mean_row():
+    mask = _mask(40, 14, n_views=3)
+    mask[:, 2] = True
+    mask[~mask[:, :2].any(dim=1), 0] = True
+    uncovered = torch.tensor([3, 17, 29])
+    mask[uncovered, :2] = False
+    views, _ = _views(40, 15, mask, dims=(7, 5, 4))
+    with pytest.raises(MvbenchError, match="3 samples have neither of views .* uncovered=mean_fill"):
+        _fit(views, mask)
+    out = _fit(views, mask, uncovered="mean_fill")
+    assert out.extras["n_uncovered_mean_filled"] == 3
+    assert out.extras["n_train_pairs"] == int(mask[:, :2].all(dim=1).sum())  # never trained on
+    # Identical inputs (the mean row, the same imputation) give one cluster.
+    assert len(set(out.labels[uncovered.numpy()])) == 1
+    # The mean row is the mean of the prepared observed rows; covered samples are untouched.
+    xs = [torch.randn(6, 2), torch.randn(6, 3)]
+    m = torch.tensor([[1, 0], [1, 1], [0, 1], [0, 0], [1, 1], [0, 0]], dtype=torch.bool)
+    filled_xs, filled = proimp.mean_filled(xs, m)
+    assert filled[[3, 5], 0].all() and not filled[[3, 5], 1].any()
+    assert torch.equal(filled[[0, 1, 2, 4]], m[[0, 1, 2, 4]])
+    assert torch.allclose(filled_xs[0][3], xs[0][[0, 1, 4]].mean(dim=0))
+    assert torch.equal(filled_xs[0][[0, 1, 2, 4]], xs[0][[0, 1, 2, 4]]) and filled_xs[1] is xs[1]
+
+
 def test_bf16_runs_finite():
     mask = _mask(30, 10)
     views, _ = _views(30, 11, mask)

@@ -22,6 +22,12 @@ everything is seeded from the trial; the z-score statistics come from the observ
 (``norm_stats=masked_all`` = the code's statistics over the zero-filled matrix); a last batch of a
 single sample is merged into the previous one (the code's BatchNorm would fail on it); k-means is
 ours (seeded, 10 restarts) rather than scikit-learn's.
+
+On a dataset with more than two views a mask may leave a sample with neither of ProImp's two
+views, which the authors' code (two views, their own masks) never meets. By default the run is
+refused; ``uncovered=mean_fill`` reads such a sample out with its first view set to the mean
+observed row (the rule the runner applies to methods without missing-view handling), so its
+second view is imputed as usual; it is never trained on, and the record counts these samples.
 """
 
 from __future__ import annotations
@@ -89,6 +95,10 @@ OPTIONS = (
            "scalar z-score of each view from its observed rows, or masked_all = over the whole "
            "zero-filled N x d matrix (the code)"),
     kmeans_restarts(10, "k-means restarts on the concatenated representations"),
+    choice("uncovered", ("refuse", "mean_fill"),
+           "a sample with neither of the two views observed (possible when a mask covers more views): "
+           "refuse the run, or mean_fill = read it out with its first view set to that view's mean "
+           "observed row (the runner's mean fill; never trained on), so ProImp imputes the second"),
 )
 
 # configure.py of the authors: Scene-15 is the default architecture; CUB narrows the first layer
@@ -154,16 +164,30 @@ def prepared_views(views: Sequence[Tensor], mask: Tensor, scope: str) -> tuple[l
     return out, stats
 
 
-def _check_mask(mask: Tensor, views: tuple[int, int]) -> None:
+def _check_mask(mask: Tensor, views: tuple[int, int], uncovered: str) -> None:
     if mask.dtype != torch.bool or mask.ndim != 2:
         raise MvbenchError(f"proimp: mask must be a bool (N, V) tensor, got {tuple(mask.shape)} {mask.dtype}")
     neither = int((~mask.any(dim=1)).sum())
-    if neither:
+    if neither and uncovered == "refuse":
         raise MvbenchError(f"proimp: {neither} samples have neither of views {list(views)} observed; "
-                           f"ProImp needs one of its two views per sample (choose views=...)")
+                           f"ProImp needs one of its two views per sample (set uncovered=mean_fill to read "
+                           f"them out as view {views[0]}'s mean row, or choose views=...)")
     if int(mask.all(dim=1).sum()) < 2:
         raise MvbenchError(f"proimp: fewer than 2 samples have both views {list(views)} observed; "
                            f"it trains on complete pairs only")
+
+
+def mean_filled(xs: list[Tensor], mask: Tensor) -> tuple[list[Tensor], Tensor]:
+    """The readout's views and mask with every sample observed in neither view given the first
+    view's mean observed row (of the prepared, z-scored rows: the z-score of the raw mean row)."""
+    uncovered = ~mask.any(dim=1)
+    if not uncovered.any():
+        return xs, mask
+    first = xs[0].clone()
+    first[uncovered] = xs[0][mask[:, 0]].mean(dim=0)
+    filled = mask.clone()
+    filled[uncovered, 0] = True
+    return [first, xs[1]], filled
 
 
 def epoch_batches(n: int, batch_size: int, generator: torch.Generator, device: torch.device) -> list[Tensor]:
@@ -252,7 +276,7 @@ def fit_predict(inp: MethodInput) -> MethodOutput:
     autocast(device, inp.precision)  # rejects an unknown precision before any work
     views = check_views(cfg.views, len(inp.views))
     mask = inp.mask.to(device)[:, list(views)]
-    _check_mask(mask, views)
+    _check_mask(mask, views, cfg.uncovered)
     if inp.n_clusters < 2:
         raise MvbenchError(f"proimp: n_clusters must be >= 2, got {inp.n_clusters}")
     xs, stats = prepared_views([inp.views[v] for v in views], mask, cfg.norm_stats)
@@ -290,13 +314,15 @@ def fit_predict(inp: MethodInput) -> MethodOutput:
         trainer.run_stage("pretrain", n_pretrain, step(with_pro=False))
         trainer.run_stage("train", cfg.epochs - n_pretrain, step(with_pro=True), before_epoch=update_matching)
         update_matching()
-        features = trainer.timed("readout", lambda: readout(model, xs, mask, matching.pi, cfg, device,
+        read_xs, read_mask = mean_filled(xs, mask)
+        features = trainer.timed("readout", lambda: readout(model, read_xs, read_mask, matching.pi, cfg, device,
                                                              inp.precision))
     labels, _ = trainer.timed("kmeans", lambda: kmeans(features, k, n_init=cfg.kmeans_n_init,
                                                        seed=inp.seed_for("kmeans")))
     extras = {
         "views_used": list(views),
         "n_train_pairs": int(len(complete)),
+        "n_uncovered_mean_filled": int((~mask.any(dim=1)).sum()),
         "zscore_mean_std": stats,
         "prototype_matching": matching.pi.cpu().tolist(),
         "matching_agreement": matching.agreement,

@@ -13,9 +13,9 @@ Labels are used only for the metrics. The data folder is ``$MVBENCH_DATA`` or th
         [--threads 1] [--precision bf16] [--set epochs=50 ...] [--out records.jsonl]
 
 On the same machine and thread count a seed gives the labels of ``mvbench run`` (same labels
-hash); the `ablations` suite runs each trial on one thread (``--threads 1``), the
-`incomplete-faithful` suite on two. Another CPU or thread count rounds differently, and over 300
-epochs the labels of a seed drift apart.
+hash); the `ablations` and `incomplete-faithful` suites run each trial on one thread
+(``--threads 1``; some older `incomplete-faithful` records were made on two). Another CPU or thread
+count rounds differently, and over 300 epochs the labels of a seed drift apart.
 """
 
 from __future__ import annotations

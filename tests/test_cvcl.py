@@ -237,9 +237,12 @@ def test_prediction_is_the_argmax_of_the_mean_unsharpened_q_in_order():
     model, views = _model(), _views(50, 2)[0]
     with torch.no_grad():
         q = model.assignments(model.autoencoders.encode(views))
-    labels, view_labels = predict(model, views, 16, "fp32")  # chunks of 16: the order must hold
-    assert torch.equal(labels, q.mean(dim=0).argmax(dim=1))
-    assert torch.equal(view_labels, q.argmax(dim=2))
+    found = predict(model, views, 16, "fp32")  # chunks of 16: the order must hold
+    assert torch.equal(found.labels, q.mean(dim=0).argmax(dim=1))
+    assert torch.equal(found.view_labels, q.argmax(dim=2))
+    torch.testing.assert_close(found.mean_q, q.mean(dim=0))
+    with torch.no_grad():
+        torch.testing.assert_close(found.embedding, torch.cat(model.autoencoders.encode(views), dim=1))
 
 
 def test_fewer_samples_than_a_batch_still_train():

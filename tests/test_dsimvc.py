@@ -28,7 +28,7 @@ from mvbench_plugins.methods.dsimvc_parts import (
     StepContext,
     WeightNet,
     bilevel_step,
-    mean_assignments,
+    mean_over_views,
     neighbour_imputation,
     plain_step,
     pooled_batches,
@@ -271,10 +271,10 @@ def test_pooled_batches_are_concatenated_permutations():
     assert set(small.reshape(-1).tolist()) == {1, 2}  # a pool smaller than a batch repeats
 
 
-def test_mean_assignments_over_observed_views_only():
+def test_mean_over_views_reads_the_observed_views_only():
     qs = [torch.tensor([[1.0, 0.0], [0.2, 0.8]]), torch.tensor([[0.0, 1.0], [0.6, 0.4]])]
     rows = torch.tensor([[True, False], [True, True]])
-    torch.testing.assert_close(mean_assignments(qs, rows), torch.tensor([[1.0, 0.0], [0.4, 0.6]]))
+    torch.testing.assert_close(mean_over_views(qs, rows), torch.tensor([[1.0, 0.0], [0.4, 0.6]]))
 
 
 # --- training steps -------------------------------------------------------------------------

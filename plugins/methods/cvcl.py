@@ -37,12 +37,13 @@ Complete views only: the method does not handle missing views, so the runner fil
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from mvbench.degeneracy import DIAGNOSTICS_KEY, diagnostics
 from mvbench.hookspecs import method_hook
 from mvbench.nn import autocast, torch_generator
 from mvbench.options import (Option, adam_options, autoencoder_options, batch_size, choice, epochs,
@@ -142,20 +143,31 @@ def pretrain_parts(model: CVCLNet, xs: list[Tensor]) -> dict[str, Tensor]:
     return {"total": reconstruction_loss(xs, model.autoencoders(xs)[1])}
 
 
+class Prediction(NamedTuple):
+    """What :func:`predict` reads out of all N samples, in order."""
+
+    labels: Tensor  # (N,): argmax of the mean over views of the unsharpened Q^v
+    view_labels: Tensor  # (V, N): each view's own argmax
+    mean_q: Tensor  # (N, K)
+    embedding: Tensor  # (N, V * feature_dim): the views' features side by side
+
+
 @torch.no_grad()
-def predict(model: CVCLNet, views: list[Tensor], batch_size: int, precision: str) -> tuple[Tensor, Tensor]:
-    """(labels (N,), per-view argmax (V, N)) for all N samples in order: the label is the argmax
-    of the mean over views of the unsharpened Q^v."""
+def predict(model: CVCLNet, views: list[Tensor], batch_size: int, precision: str) -> Prediction:
+    """Read every sample out in order, in batches of ``batch_size`` (eval mode)."""
     model.eval()
     n = views[0].shape[0]
-    labels, view_labels = [], []
+    mean_q, view_labels, embedding = [], [], []
     for idx in torch.arange(n, device=views[0].device).split(batch_size):
         with autocast(views[0].device, precision):
-            q = model.assignments(model.autoencoders.encode([x[idx] for x in views]))  # float32 (V, B, K)
-        labels.append(q.mean(dim=0).argmax(dim=1))
+            zs = model.autoencoders.encode([x[idx] for x in views])
+            q = model.assignments(zs)  # float32 (V, B, K)
+        mean_q.append(q.mean(dim=0))
         view_labels.append(q.argmax(dim=2))
+        embedding.append(torch.cat([z.float() for z in zs], dim=1))
     model.train()
-    return torch.cat(labels), torch.cat(view_labels, dim=1)
+    mean = torch.cat(mean_q)
+    return Prediction(mean.argmax(dim=1), torch.cat(view_labels, dim=1), mean, torch.cat(embedding))
 
 
 def _build_model(inp: MethodInput, cfg: Config) -> CVCLNet:
@@ -186,8 +198,9 @@ def fit_predict(inp: MethodInput) -> MethodOutput:
 
     trainer.run_stage("pretrain", cfg.pretrain_epochs, on_batch(lambda xs: pretrain_parts(model, xs)))
     trainer.run_stage("finetune", cfg.finetune_epochs, on_batch(lambda xs: finetune_parts(model, xs, cfg)))
-    labels, view_labels = trainer.timed("inference", lambda: predict(model, views, cfg.batch_size, inp.precision))
-    agreement = view_agreement(view_labels)
+    found = trainer.timed("inference", lambda: predict(model, views, cfg.batch_size, inp.precision))
+    labels = found.labels
+    agreement = view_agreement(found.view_labels)
     n_views = len(views)
     mean_agreement = (float((agreement.sum() - agreement.diagonal().sum()) / (n_views * (n_views - 1)))
                       if n_views > 1 else None)
@@ -199,6 +212,7 @@ def fit_predict(inp: MethodInput) -> MethodOutput:
         "cluster_sizes": sizes.cpu().tolist(),
         "empty_clusters": int((sizes == 0).sum()),
         **trainer.extras,
+        DIAGNOSTICS_KEY: diagnostics(found.embedding, found.mean_q),
     }
     return MethodOutput(labels=labels.cpu().numpy().astype(np.int64), extras=extras)
 

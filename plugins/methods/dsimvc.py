@@ -47,6 +47,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from mvbench.degeneracy import DIAGNOSTICS_KEY, diagnostics
 from mvbench.errors import MvbenchError
 from mvbench.hookspecs import method_hook
 from mvbench.nn import MultiViewAutoencoder, adam, autocast, minibatches, torch_generator
@@ -61,7 +62,7 @@ from mvbench_plugins.methods.dsimvc_parts import (
     WeightNet,
     bilevel_step,
     encode_rows,
-    mean_assignments,
+    mean_over_views,
     neighbour_imputation,
     optimiser_step,
     plain_step,
@@ -331,12 +332,15 @@ def train_bilevel(ctx: StepContext, imputer: Imputer, complete: Tensor, incomple
 
 
 @torch.no_grad()
-def predict(model: DsimvcNet, views: Sequence[Tensor], mask: Tensor, cfg: Config, precision: str) -> Tensor:
-    """Labels of all N samples in order: argmax of q averaged over the observed views (or over
-    all views with the imputed ones, ``infer_views=with_imputed``)."""
+def final_state(model: DsimvcNet, views: Sequence[Tensor], mask: Tensor, cfg: Config,
+                precision: str) -> tuple[Tensor, Tensor]:
+    """(q, embedding) of all N samples in order: the soft assignments and the feature-head
+    outputs, each averaged over the observed views (or over all views with the imputed ones,
+    ``infer_views=with_imputed``). The labels are ``q.argmax(dim=1)``."""
     rows = mask if cfg.infer_views == "observed" else torch.ones_like(mask)
     qs = encode_rows(model, views, rows, 1024, precision, features=False)
-    return mean_assignments(qs, rows).argmax(dim=1)
+    features = encode_rows(model, views, rows, 1024, precision, features=True)
+    return mean_over_views(qs, rows), mean_over_views(features, rows)
 
 
 @torch.no_grad()
@@ -391,17 +395,19 @@ def fit_predict(inp: MethodInput) -> MethodOutput:
     ctx = StepContext(model=model, model_optimizer=adam(model.parameters(), lr=cfg.lr), losses=loss_settings(cfg),
                       precision=inp.precision, weight_net=weight_net, meta_lr=cfg.meta_lr,
                       weight_optimizer=adam(weight_net.parameters(), lr=cfg.wnet_lr) if weight_net else None)
-    diagnostics = train_bilevel(ctx, imputer, complete, incomplete, cfg, generator, trainer)
+    meta_history = train_bilevel(ctx, imputer, complete, incomplete, cfg, generator, trainer)
 
-    labels = trainer.timed("inference", lambda: predict(model, imputer.filled, mask, cfg, inp.precision))
+    q, embedding = trainer.timed("inference", lambda: final_state(model, imputer.filled, mask, cfg, inp.precision))
+    labels = q.argmax(dim=1)
     extras: dict[str, Any] = {
         "loss_history": trainer.extras["loss_history"], "epoch_seconds": trainer.extras["epoch_seconds"],
         "n_complete": int(complete.numel()), "n_incomplete": 0 if incomplete is None else int(incomplete.numel()),
+        DIAGNOSTICS_KEY: diagnostics(embedding, q),
     }
     if needs_imputation:
         extras["imputation"] = imputer.summary()
     if train_weights:
-        extras["meta_history"] = diagnostics
+        extras["meta_history"] = meta_history
         extras["final_weights"] = weight_summary(weight_net, model, imputer.filled, incomplete, inp.precision)
     return MethodOutput(labels=labels.cpu().numpy().astype(np.int64), extras=extras)
 

@@ -311,10 +311,11 @@ def encode_rows(model: DsimvcNet, views: Sequence[Tensor], rows: Tensor, batch_s
     return out
 
 
-def mean_assignments(qs: Sequence[Tensor], rows: Tensor) -> Tensor:
-    """``mean_v q^v`` over the views where ``rows[:, v]`` is True: (N, K)."""
+def mean_over_views(per_view: Sequence[Tensor], rows: Tensor) -> Tensor:
+    """Each sample's mean of ``per_view[v]`` (N, D each) over the views where ``rows[:, v]`` is
+    True: (N, D)."""
     weights = rows.float()
-    stacked = torch.stack(list(qs), dim=1)  # (N, V, K)
+    stacked = torch.stack(list(per_view), dim=1)  # (N, V, D)
     return (stacked * weights[..., None]).sum(dim=1) / weights.sum(dim=1, keepdim=True).clamp_min(1.0)
 
 

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from mvbench.degeneracy import DIAGNOSTICS_KEY, diagnostics
 from mvbench.hookspecs import method_hook
 from mvbench.nn import autocast, kmeans, torch_generator
 from mvbench.options import (Option, adam_options, autoencoder_options, batch_size, choice, epochs,
@@ -249,6 +250,7 @@ def fit_predict(inp: MethodInput) -> MethodOutput:
     extras["epoch_seconds"]["kmeans"] = [time.perf_counter() - start]
     inp.progress.epoch(None)
     extras["n_parameters"] = sum(p.numel() for p in model.parameters())
+    extras[DIAGNOSTICS_KEY] = diagnostics(h_common)  # no soft assignments: k-means labels H_hat
     return MethodOutput(labels=labels.cpu().numpy().astype(np.int64), extras=extras)
 
 

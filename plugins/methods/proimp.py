@@ -40,6 +40,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from mvbench.degeneracy import DIAGNOSTICS_KEY, diagnostics
 from mvbench.errors import MvbenchError
 from mvbench.hookspecs import method_hook
 from mvbench.nn import autocast, kmeans, minibatches, torch_generator
@@ -328,6 +329,7 @@ def fit_predict(inp: MethodInput) -> MethodOutput:
         "matching_agreement": matching.agreement,
         "prototypes_used": matching.prototypes_used,
         **trainer.extras,
+        DIAGNOSTICS_KEY: diagnostics(features),  # no soft assignments: k-means labels the readout
     }
     return MethodOutput(labels=labels.cpu().numpy().astype(np.int64), extras=extras)
 

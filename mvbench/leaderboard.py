@@ -198,13 +198,12 @@ def _block_order(table: pd.DataFrame) -> pd.DataFrame:
 _RATE_SETTING = re.compile(r"missing rate\s+([0-9.]+)")
 
 
-def _setting_matches(condition: str, missing: str, rate: float) -> bool:
+def _setting_matches(condition: str, mechanism: str, missing: str, rate: float) -> bool:
     condition = condition.strip().lower()
     if condition.startswith("complete"):
         return missing == "none"
     found = _RATE_SETTING.match(condition)
-    # The registry's rates are sample-level (fraction of samples with a missing view): mcar's.
-    return bool(found) and missing == "mcar" and math.isclose(float(found.group(1)), rate)
+    return bool(found) and missing == mechanism and math.isclose(float(found.group(1)), rate)
 
 
 def published_numbers(registry: Registry | None, dataset: str, method: str, missing: str, rate: float,
@@ -212,7 +211,10 @@ def published_numbers(registry: Registry | None, dataset: str, method: str, miss
     """The registry's published metrics for this cell and the setting they come from.
 
     Reads ``summary["results"]`` of the dataset spec (method, metric, value, setting =
-    "CONDITION; SOURCE"); tolerates a registry, dataset or field that is absent. Without
+    "CONDITION; SOURCE", and for a missing rate the optional ``mechanism`` whose masks it was
+    measured on: ``mcar`` when absent, since the registry's rates are sample-level fractions);
+    a number measured on other masks (e.g. the authors' ``get-mask``) belongs to no cell of
+    another mechanism. Tolerates a registry, dataset or field that is absent. Without
     ``ablation`` only full-model numbers count (no "without ..." and no reproductions)."""
     if registry is None:
         return {}, ""
@@ -227,7 +229,8 @@ def published_numbers(registry: Registry | None, dataset: str, method: str, miss
             condition, _, source = str(result["setting"]).partition(";")
             metric, value = str(result["metric"]).lower(), float(result["value"])
             same_method = str(result["method"]).lower() == method.lower()
-        except (KeyError, TypeError, ValueError):
+            mechanism = str(result.get("mechanism", "mcar")).lower()
+        except (KeyError, TypeError, ValueError, AttributeError):
             continue
         source = source.strip()
         if ablation:
@@ -235,7 +238,7 @@ def published_numbers(registry: Registry | None, dataset: str, method: str, miss
         else:
             wanted = "without" not in source.lower() and "reproduction" not in source.lower()
         if (same_method and wanted and metric in METRICS and metric not in found
-                and _setting_matches(condition, missing, rate)):
+                and _setting_matches(condition, mechanism, missing, rate)):
             found[metric] = value
             if source not in sources:
                 sources.append(source)

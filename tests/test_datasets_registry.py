@@ -30,6 +30,7 @@ def test_manifest_entries_are_consistent():
                 "bdgp", "fashion", "aloi", "nus-wide", "youtubevideo", "noisymnist",
                 "msrcv1-missing-0.5", "ngs-per0.5", "bdgp3v-per0.5", "3sources-incomplete"}
     assert required <= set(ENTRIES)
+    registry = build_registry()
     for name, entry in ENTRIES.items():
         assert name == name.lower() and " " not in name
         if "dims" in entry:
@@ -39,7 +40,10 @@ def test_manifest_entries_are_consistent():
         if "urls" in entry:
             assert "sha256" in entry, f"{name}: a download without a checksum"
         for result in entry.get("results", []):
-            assert set(result) == {"method", "metric", "value", "setting"} and 0 < result["value"] <= 1
+            assert {"method", "metric", "value", "setting"} <= set(result) and 0 < result["value"] <= 1
+            assert set(result) <= {"method", "metric", "value", "setting", "mechanism"}
+            if "mechanism" in result:  # a missingness plugin that reproduces the masks
+                assert registry.mechanism(result["mechanism"]).name == result["mechanism"]
         assert SPECS[name].summary["files"] == ([entry["file"]] if "file" in entry else [])
     caltech = [ENTRIES[f"caltech{v}v"] for v in (2, 3, 4, 5)]
     assert [e["views"] for e in caltech][-1] == "X1,X2,X5,X4,X3"

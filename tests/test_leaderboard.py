@@ -104,6 +104,8 @@ def _registry_with_results():
         {"method": "KMeans", "metric": "ACC", "value": 0.55, "setting": "complete; paper ablation without L_S"},
         {"method": "KMeans", "metric": "ACC", "value": 0.70, "setting": "missing rate 0.5; paper"},
         {"method": "KMeans", "metric": "ACC", "value": 0.60, "setting": "missing rate 0.5; authors' code (reproduction)"},
+        {"method": "KMeans", "metric": "NMI", "value": 0.66, "setting": "missing rate 0.5; authors' masks",
+         "mechanism": "get-mask"},
         {"method": "Other", "metric": "ACC", "value": 0.11, "setting": "complete; paper"},
         {"method": "Toggled", "metric": "ACC", "value": 0.88, "setting": "complete; paper"},
     ]
@@ -131,6 +133,8 @@ def test_published_numbers_match_method_setting_and_ablation():
         {"acc": 0.91, "nmi": 0.81}, "paper")
     assert published_numbers(registry, "fakedata", "kmeans", "mcar", 0.5)[0] == {"acc": 0.70}
     assert published_numbers(registry, "fakedata", "kmeans", "mcar", 0.3)[0] == {}
+    # A number measured on other masks belongs to its own mechanism's cells only.
+    assert published_numbers(registry, "fakedata", "kmeans", "get-mask", 0.5)[0] == {"nmi": 0.66}
     assert published_numbers(registry, "fakedata", "kmeans", "none", 0.0, "without L_S")[0] == {"acc": 0.55}
     # Absent registry, dataset or results: no published number, no error.
     assert published_numbers(None, "fakedata", "kmeans", "none", 0.0) == ({}, "")

@@ -2,11 +2,12 @@
 
 Two sweeps may write one records file at once (two terminals, or a pool and a second run). Every
 append holds an exclusive ``flock`` on ``<records>.lock``, so no line is torn by another writer and
-the torn-tail repair never cuts a line that another process is writing. Before running, a driver
-claims the trials it is about to run in ``<records>.claims`` (one JSON line per claim, under the
-same lock); a trial that another live process has claimed, or that is already recorded, is left to
-it, so no trial is run twice. Claims of a process that has ended (same host, pid gone) are stale
-and retaken; a driver drops its own claims when it finishes or is interrupted.
+the torn-tail repair never cuts a line that another process is writing. A driver claims each trial
+in ``<records>.claims`` (one JSON line per claim, under the same lock) just before the trial starts,
+not all of them up front, so two sweeps of one grid share its trials out as they go: a trial that
+another live process has claimed, or that was recorded meanwhile, is left to it, and no trial is
+run twice. Claims of a process that has ended (same host, pid gone) are stale and retaken; a driver
+drops its own claims when it finishes or is interrupted.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import fcntl
 import json
 import os
 import socket
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 
@@ -67,18 +68,30 @@ def _write_claims(path: Path, claims: list[dict]) -> None:
     os.replace(tmp, path)
 
 
-def claim(records: Path, keys: Iterable[str], recorded: Iterable[str] = ()) -> tuple[set[str], set[str]]:
-    """Claim ``keys`` for this process. Returns (claimed by us, held by another live process);
-    keys in ``recorded`` (finished meanwhile) are neither."""
+def claim_one(records: Path, key: str, recorded_meanwhile: Callable[[str], bool] = lambda key: False) -> bool:
+    """Claim ``key`` for this process just before its trial starts; False when another live
+    process holds it or ``recorded_meanwhile(key)`` says a record of it has appeared. The check
+    runs under the lock that appends hold, so a record cannot land between check and claim."""
     me = {"pid": os.getpid(), "host": socket.gethostname()}
     path = _claims_path(records)
     with locked(records):
-        live = [c for c in _read_claims(path) if _alive(c) and (c["pid"], c["host"]) != (me["pid"], me["host"])]
-        taken = {c["key"] for c in live}
-        done = set(recorded)
-        wanted = [k for k in keys if k not in taken and k not in done]
-        _write_claims(path, live + [{"key": k, **me} for k in wanted])
-    return set(wanted), {k for k in keys if k in taken}
+        live = [c for c in _read_claims(path) if _alive(c)]
+        holders = {(c["pid"], c["host"]) for c in live if c["key"] == key}
+        if (me["pid"], me["host"]) in holders:
+            return True
+        if holders or recorded_meanwhile(key):
+            return False
+        _write_claims(path, live + [{"key": key, **me}])
+    return True
+
+
+def held_by_others(records: Path, keys: Iterable[str]) -> set[str]:
+    """The ``keys`` that another live process has claimed now."""
+    me = (os.getpid(), socket.gethostname())
+    with locked(records):
+        taken = {c["key"] for c in _read_claims(_claims_path(records))
+                 if (c["pid"], c["host"]) != me and _alive(c)}
+    return {k for k in keys if k in taken}
 
 
 def release(records: Path) -> None:

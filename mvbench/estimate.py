@@ -150,6 +150,10 @@ class Countdown:
         self._left = {key: estimate for key, estimate in self._left.items() if key in wanted}
         self._since = self._clock()
 
+    def drop(self, key: str) -> None:
+        """The trial of ``key`` will not run here (another process took it)."""
+        self._left.pop(key, None)
+
     def finished(self, record: Mapping[str, Any]) -> None:
         estimate = self._left.pop(record.get("trial_key", ""), None)
         self._since = self._clock()

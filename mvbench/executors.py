@@ -32,7 +32,7 @@ from mvbench.errors import MvbenchError, unknown_name
 from mvbench.registry import ENV_VAR, get_registry
 from mvbench.runner import DatasetCache, ResolvedTrial, Settings, Trial, base_record, resolve
 from mvbench.specs import Progress
-from mvbench.sweep import Executor, SequentialExecutor
+from mvbench.sweep import Executor, SequentialExecutor, take_every
 from mvbench.worker import pool_worker, run_trial
 
 EXECUTOR_NAMES = ("sequential", "pool", "ray")
@@ -212,7 +212,8 @@ class LocalPoolExecutor:
         self.trials_per_gpu = trials_per_gpu
 
     def run(self, trials: Sequence[Trial], settings: Settings, plugins: Sequence[str],
-            on_record: OnRecord, *, datasets: DatasetCache | None = None) -> None:
+            on_record: OnRecord, *, take: Callable[[int], bool] = take_every,
+            datasets: DatasetCache | None = None) -> None:
         # ``datasets`` is not used: the trials run in other processes, which load their own.
         if self.gpus and settings.device not in ("auto", "cuda"):
             raise MvbenchError(f"--gpus gives each worker one of the listed GPUs as cuda:0; use "
@@ -238,6 +239,9 @@ class LocalPoolExecutor:
                     worker = next((w for w in workers if w.trial is None), None)
                     if worker is None and len(workers) >= jobs:
                         break
+                    if not take(pending[0]):  # asked only once a worker is free to start it
+                        pending.popleft()
+                        continue
                     new = worker is None
                     if worker is None:
                         worker = spawn(slots.acquire() if slots else None)
@@ -356,7 +360,8 @@ class RayExecutor:
         self.trials_per_gpu = trials_per_gpu
 
     def run(self, trials: Sequence[Trial], settings: Settings, plugins: Sequence[str],
-            on_record: OnRecord, *, datasets: DatasetCache | None = None) -> None:
+            on_record: OnRecord, *, take: Callable[[int], bool] = take_every,
+            datasets: DatasetCache | None = None) -> None:
         # ``datasets`` is not used: the trials run in other processes, which load their own.
         ray = require_ray()
         device = resolve_device(settings.device)
@@ -382,7 +387,10 @@ class RayExecutor:
             while pending or in_flight:
                 while pending and (self.jobs is None or len(in_flight) < self.jobs):
                     index = pending.popleft()
-                    in_flight[task.remote(trials[index], *args)] = index
+                    if take(index):
+                        in_flight[task.remote(trials[index], *args)] = index
+                if not in_flight:
+                    break  # every trial left was taken by another process
                 done, _ = ray.wait(list(in_flight), num_returns=1)
                 for ref in done:
                     index = in_flight.pop(ref)

@@ -10,6 +10,8 @@ trials elsewhere (worker processes, a cluster) need no access to the results fil
 from __future__ import annotations
 
 import hashlib
+import json
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -17,7 +19,7 @@ from typing import Any, Protocol
 
 import torch
 
-from mvbench.claims import claim, release
+from mvbench.claims import claim_one, held_by_others, release
 from mvbench.device import check_precision, resolve_device
 from mvbench.errors import MvbenchError
 from mvbench.registry import Registry, get_registry
@@ -50,18 +52,25 @@ class PlannedTrial:
         return self.item.trial
 
 
+def take_every(index: int) -> bool:
+    """The ``take`` of a run that shares its trials with no other process."""
+    return True
+
+
 class Executor(Protocol):
     """Runs trials and reports each finished record; it never writes records itself.
 
     ``plugins`` are the extra plugin modules (``-p``) the trials need, so that an executor
-    running trials in other processes can rebuild the same registry there. A record is
-    passed to ``on_record`` as soon as its trial ends, failed or not; KeyboardInterrupt
-    propagates after the records of finished trials were reported. ``datasets`` holds what this
-    process has already loaded (the sweep's preflight): an executor that runs trials in this
-    process reuses it rather than reading every file a second time."""
+    running trials in other processes can rebuild the same registry there. ``take(i)`` is asked
+    just before trial ``i`` starts: False means another process has it, and the trial is passed
+    over without a record. A record is passed to ``on_record`` as soon as its trial ends, failed
+    or not; KeyboardInterrupt propagates after the records of finished trials were reported.
+    ``datasets`` holds what this process has already loaded (the sweep's preflight): an executor
+    that runs trials in this process reuses it rather than reading every file a second time."""
 
     def run(self, trials: Sequence[Trial], settings: Settings, plugins: Sequence[str],
-            on_record: Callable[[dict[str, Any]], None], *, datasets: DatasetCache | None = None) -> None: ...
+            on_record: Callable[[dict[str, Any]], None], *, take: Callable[[int], bool] = take_every,
+            datasets: DatasetCache | None = None) -> None: ...
 
 
 class SequentialExecutor:
@@ -71,11 +80,14 @@ class SequentialExecutor:
         self.progress_factory = progress_factory
 
     def run(self, trials: Sequence[Trial], settings: Settings, plugins: Sequence[str],
-            on_record: Callable[[dict[str, Any]], None], *, datasets: DatasetCache | None = None) -> None:
+            on_record: Callable[[dict[str, Any]], None], *, take: Callable[[int], bool] = take_every,
+            datasets: DatasetCache | None = None) -> None:
         registry = get_registry(tuple(plugins))
         resolved = [resolve(trial, registry) for trial in trials]
         cache = datasets or DatasetCache(settings.data_dir)
-        for item in resolved:
+        for index, item in enumerate(resolved):
+            if not take(index):
+                continue
             progress = self.progress_factory(item) if self.progress_factory else None
             on_record(run_resolved(item, settings, cache, progress))
 
@@ -176,23 +188,32 @@ def adhoc_name(planned: Sequence[PlannedTrial], registry: Registry, settings: Se
 def run_sweep(planned: Sequence[PlannedTrial], settings: Settings, plugins: Sequence[str],
               executor: Executor, results_file: Path, *, suite: str | None,
               on_record: Callable[[dict[str, Any]], None] | None = None,
-              on_skipped: Callable[[int], None] | None = None,
+              on_skipped: Callable[[PlannedTrial], None] | None = None,
               on_start: Callable[[list[str]], None] | None = None) -> list[dict[str, Any]]:
     """Run ``planned`` through ``executor``; each record is appended to ``results_file`` the
-    moment it is reported, tagged with the suite name. Trials that another live process has
-    claimed in the same results file, or that it recorded meanwhile, are left to it
-    (``on_skipped`` gets their count), so two sweeps never run one trial twice. ``on_start`` gets
-    the keys of the trials this process runs, once the datasets are loaded (and downloaded, which
-    shows its own progress bar), just before the first trial runs."""
+    moment it is reported, tagged with the suite name. Each trial is claimed just before it
+    starts (:mod:`mvbench.claims`): one that another live process has claimed, or recorded since
+    this sweep began, is left to it (``on_skipped`` gets it), so two sweeps of one grid share its
+    trials and never run one twice. ``on_start`` gets the keys of the trials this process expects
+    to run (those no other process holds yet), once the datasets are loaded (and downloaded,
+    which shows its own progress bar), just before the first trial runs."""
     registry = get_registry(tuple(plugins))
     datasets = preflight([resolve(p.trial, registry) for p in planned], settings.data_dir)
     results_file.parent.mkdir(parents=True, exist_ok=True)  # a bad --out fails before any trial
-    recorded = {key for key, state in record_states(read_records(results_file)).items() if state == DONE}
-    mine, _ = claim(results_file, [p.key for p in planned], recorded)
-    if on_skipped and len(mine) < len(planned):
-        on_skipped(len(planned) - len(mine))
-    planned = [p for p in planned if p.key in mine]
+    # A trial planned as left had no record; one planned as failed (--retry-failed) had these.
+    failures_at_start = Counter(r.get("trial_key") for r in read_records(results_file))
+    before = {p.key: failures_at_start[p.key] if p.state == FAILED else 0 for p in planned}
     records: list[dict[str, Any]] = []
+
+    def recorded_meanwhile(key: str) -> bool:
+        return _recorded_since(results_file, key, before[key])
+
+    def take(index: int) -> bool:
+        if claim_one(results_file, planned[index].key, recorded_meanwhile):
+            return True
+        if on_skipped:
+            on_skipped(planned[index])
+        return False
 
     def finished(record: dict[str, Any]) -> None:
         record["suite"] = suite
@@ -204,11 +225,31 @@ def run_sweep(planned: Sequence[PlannedTrial], settings: Settings, plugins: Sequ
 
     try:
         if on_start:
-            on_start([p.key for p in planned])
-        executor.run([p.trial for p in planned], settings, plugins, finished, datasets=datasets)
+            held = held_by_others(results_file, [p.key for p in planned])
+            on_start([p.key for p in planned if p.key not in held])
+        executor.run([p.trial for p in planned], settings, plugins, finished, take=take, datasets=datasets)
     finally:
         release(results_file)
     return records
+
+
+def _recorded_since(results_file: Path, key: str, records_before: int) -> bool:
+    """Whether ``key`` has an ok record, or more records than it had when the sweep began (another
+    process ran it meanwhile, even if it failed: only --retry-failed reruns a failed trial, and
+    then only the failures it planned for). Only lines naming the key are parsed."""
+    if not results_file.exists():
+        return False
+    count = 0
+    with open(results_file, encoding="utf-8") as handle:
+        for line in handle:
+            if key not in line or not line.endswith("\n"):
+                continue
+            record = json.loads(line)
+            if record.get("trial_key") == key:
+                if record.get("status") == "ok":
+                    return True
+                count += 1
+    return count > records_before
 
 
 def pin_threads(suite: Suite) -> None:

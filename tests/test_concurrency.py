@@ -10,7 +10,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from mvbench.claims import claim, release
+from mvbench.claims import claim_one, held_by_others, release
 from mvbench.results import append_record, read_records
 
 from run_helpers import kmeans_suite
@@ -41,25 +41,28 @@ def test_claims_leave_another_live_process_its_trials(tmp_path):
     path = tmp_path / "trials.jsonl"
     # Another process claims k1 and k2 and stays alive.
     code = textwrap.dedent(f"""
-        import sys, time
+        import sys
         from pathlib import Path
-        from mvbench.claims import claim
-        print(sorted(claim(Path({str(path)!r}), ["k1", "k2"])[0]), flush=True)
+        from mvbench.claims import claim_one
+        print([claim_one(Path({str(path)!r}), k) for k in ("k1", "k2")], flush=True)
         sys.stdin.readline()
     """)
     other = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                              text=True)
     try:
-        assert other.stdout.readline().strip() == "['k1', 'k2']"
-        mine, held = claim(path, ["k1", "k2", "k3", "k4"], recorded=["k4"])
-        assert mine == {"k3"} and held == {"k1", "k2"}
+        assert other.stdout.readline().strip() == "[True, True]"
+        assert held_by_others(path, ["k1", "k2", "k3"]) == {"k1", "k2"}
+        assert [claim_one(path, k) for k in ("k1", "k2", "k3")] == [False, False, True]
+        assert claim_one(path, "k3")  # claiming again what this process holds is a no-op
+        assert not claim_one(path, "k4", recorded_meanwhile=lambda key: key == "k4")
     finally:
         other.stdin.write("\n")
         other.stdin.flush()
         other.wait(30)
     # Its process has ended: its claims are stale and can be taken.
-    mine, held = claim(path, ["k1", "k2"])
-    assert mine == {"k1", "k2"} and not held
+    assert claim_one(path, "k1") and claim_one(path, "k2") and not held_by_others(path, ["k1", "k2"])
+    lines = path.with_name("trials.jsonl.claims").read_text().splitlines()
+    assert sorted(json.loads(line)["key"] for line in lines) == ["k1", "k2", "k3"]
     release(path)
     assert not path.with_name("trials.jsonl.claims").exists()
 

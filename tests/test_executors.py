@@ -180,6 +180,18 @@ def test_cpu_workers_are_reused():
     assert len({r["worker"]["pid"] for r in records}) == 1
 
 
+def test_the_pool_asks_for_each_trial_when_a_worker_is_free_and_skips_those_refused():
+    asked: list[int] = []
+    records: list[dict] = []
+
+    def take(index: int) -> bool:
+        asked.append(index)
+        return index != 1  # another process has the second trial
+
+    LocalPoolExecutor(jobs=1).run(trials("kmeans", [0, 1, 2]), CPU, PLUGINS, records.append, take=take)
+    assert asked == [0, 1, 2] and [r["seed"] for r in records] == [0, 2]
+
+
 def test_a_crashing_worker_fails_its_trial_and_the_others_finish(pooled):
     crashed = [r for r in pooled if r["method"] == "crash"]
     assert len(crashed) == 1 and crashed[0]["status"] == "failed" and crashed[0]["seed"] == 1

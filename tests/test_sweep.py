@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import socket
 import subprocess
 import sys
 import textwrap
@@ -15,7 +17,7 @@ import torch
 from mvbench.errors import MvbenchError
 from mvbench.options import Option
 from mvbench.registry import get_registry
-from mvbench.results import RECORDS_FILE, read_records
+from mvbench.results import RECORDS_FILE, append_record, read_records
 from mvbench.runner import Settings, Trial, resolve
 from mvbench.sweep import DONE, FAILED, SequentialExecutor, expand, plan, run_sweep, to_run
 from mvbench.suite import load_suite
@@ -254,6 +256,33 @@ def test_failed_trials_rerun_only_on_request(tmp_path, registry, state):
     state["fail_seed"] = None
     run_sweep(to_run(planned, retry_failed=True), CPU, (PLUGIN,), SequentialExecutor(), results, suite=None)
     assert {p.state for p in plan(items, registry, CPU, read_records(results))} == {DONE}
+
+
+def test_trials_are_claimed_as_they_start_so_another_sweep_can_take_the_rest(tmp_path, registry, state):
+    items = expand(load_suite(suite_from(BASIC, tmp_path)))[:4]
+    results = tmp_path / RECORDS_FILE
+    planned = plan(items, registry, CPU)
+    keys = [p.key for p in planned]
+    holder = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.readline()"], stdin=subprocess.PIPE)
+    skipped = []
+
+    def another_sweep_moves(record):
+        # While this sweep runs its first trial, another one claims the third trial and has
+        # already recorded the fourth: neither was claimed here yet, so both are left to it.
+        if record["trial_key"] == keys[0]:
+            claims = results.with_name(RECORDS_FILE + ".claims")
+            other = {"pid": holder.pid, "host": socket.gethostname()}
+            with claims.open("a") as handle:
+                handle.write(json.dumps({"key": keys[2], **other}) + "\n")
+            append_record(results, {**record, "trial_key": keys[3], "status": "failed"})
+
+    try:
+        ran = run_sweep(planned, CPU, (PLUGIN,), SequentialExecutor(), results, suite=None,
+                        on_record=another_sweep_moves, on_skipped=lambda p: skipped.append(p.key))
+    finally:
+        holder.communicate(b"\n", timeout=30)
+    assert [r["trial_key"] for r in ran] == keys[:2] and state["calls"] == 2
+    assert skipped == keys[2:]
 
 
 def _counts(out: str) -> list[list[str]]:

@@ -192,10 +192,15 @@ class TrialDisplay:
             console.print(f"[{done}/{self.total}] {record_line(record)}", highlight=False, markup=False,
                           soft_wrap=True)
 
-    def skipped(self, count: int) -> None:
-        self.progress.update(self.overall, total=self.total - count)
-        console.print(f"{count} of these trials are claimed by another process writing "
-                      f"{self.results_file}; left to it", highlight=False, soft_wrap=True)
+    def skipped(self, planned: PlannedTrial) -> None:
+        """Another process claimed or recorded this trial first."""
+        self.total -= 1
+        self.progress.update(self.overall, total=self.total)
+        self.countdown.drop(planned.key)
+        trial = planned.trial
+        console.print(f"{trial.option_set or trial.method} on {planned.item.dataset_label}, {trial.missing}, "
+                      f"seed {trial.seed}: taken by another process writing {self.results_file}; left to it",
+                      highlight=False, markup=False, soft_wrap=True)
 
 
 def run_with_display(pending: Sequence[PlannedTrial], settings: Settings, plugins: Sequence[str],

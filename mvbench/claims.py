@@ -88,6 +88,8 @@ def claim_one(records: Path, key: str, recorded_meanwhile: Callable[[str], bool]
 def held_by_others(records: Path, keys: Iterable[str]) -> set[str]:
     """The ``keys`` that another live process has claimed now."""
     me = (os.getpid(), socket.gethostname())
+    if not _claims_path(records).exists():
+        return set()  # nothing to read, and a dry run must not create the results folder
     with locked(records):
         taken = {c["key"] for c in _read_claims(_claims_path(records))
                  if (c["pid"], c["host"]) != me and _alive(c)}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -308,6 +309,21 @@ def test_sweep_command_dry_run_shows_done_failed_and_left(tmp_path, cli, state):
     assert "12 trials: 6 done, 6 failed, 0 left; 0 to run" in out
     assert _counts(out)[0][-3:] == ["1", "1", "0"]
     assert len(read_records(tmp_path / "results" / "demo" / RECORDS_FILE)) == 12
+
+
+def test_dry_run_counts_the_trials_another_process_is_running(tmp_path, cli, registry):
+    suite = suite_from(BASIC, tmp_path)
+    results = tmp_path / "results" / "demo" / RECORDS_FILE
+    code, out, _ = cli("-p", PLUGIN, "sweep", str(suite), "--dry-run")
+    assert code == 0 and "running" not in out and not results.parent.exists()  # a dry run writes nothing
+    first = plan(expand(load_suite(suite)), registry, CPU)[0].key
+    results.parent.mkdir(parents=True)
+    alive = {"pid": os.getppid(), "host": socket.gethostname()}  # the process that started pytest
+    results.with_name(RECORDS_FILE + ".claims").write_text(json.dumps({"key": first, **alive}) + "\n")
+    code, out, _ = cli("-p", PLUGIN, "sweep", str(suite), "--dry-run")
+    assert code == 0 and "1 of the trials to run is running now in another process" in out
+    row = next(line for line in out.splitlines() if "full" in line)
+    assert [c.strip() for c in row.strip("│ ").split("│")][-4:] == ["0", "0", "2", "1"]
 
 
 def test_adhoc_sweep_resumes_in_the_same_folder(tmp_path, cli, monkeypatch, state):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence, Set
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from rich.table import Table
 
 from mvbench.commands.common import add_command
 from mvbench.api import prepare_sweep
+from mvbench.claims import held_by_others
 from mvbench.console import console
 from mvbench.device import resolve_device
 from mvbench.errors import MvbenchError
@@ -33,6 +34,7 @@ from mvbench.commands.common import (add_trial_arguments, first_line, parse_seed
 
 ProgressFactory = Callable[[ResolvedTrial], RichTrialProgress]
 
+RUNNING = "running"  # a dry run's column: left trials that another live process has claimed
 ADHOC_ONLY = ("method", "dataset", "missing", "rates", "seeds", "fill")
 
 
@@ -64,7 +66,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "value matches an option set or every option set of that method")
     parser.add_argument("--out", metavar="DIR", help="results folder (records in DIR/trials.jsonl)")
     parser.add_argument("--dry-run", action="store_true",
-                        help="show what is done, failed and left per cell; run nothing")
+                        help="show what is done, failed and left per cell (and running in another process); run nothing")
     parser.add_argument("--retry-failed", action="store_true",
                         help="also rerun trials whose records are all failed")
     add_parallel_arguments(parser)  # --executor, --jobs, --gpus, --trials-per-gpu, --address
@@ -100,8 +102,12 @@ def handle(args: argparse.Namespace) -> int:
     name, planned, pending = prepared.name, prepared.planned, prepared.pending
     settings, results_file = prepared.settings, prepared.results_file
     if args.dry_run:
-        console.print(plan_table(planned, title=f"{name or 'ad-hoc sweep'}: {results_file}"))
+        running = held_by_others(results_file, [p.key for p in pending])
+        console.print(plan_table(planned, title=f"{name or 'ad-hoc sweep'}: {results_file}", running=running))
         console.print(_plan_summary(planned, pending, args.retry_failed), highlight=False)
+        if running:
+            console.print(f"{len(running)} of the trials to run {'is' if len(running) == 1 else 'are'} running now in another process "
+                          f"(a sweep running alongside does not start them)", highlight=False)
         if pending:
             times = finished_times(results_file)
             device = resolve_device(settings.device).type
@@ -245,19 +251,22 @@ def _cell(p: PlannedTrial) -> tuple[str, str, str, str]:
     return p.item.dataset_label, missing, rate, trial.option_set or trial.method
 
 
-def plan_table(planned: Sequence[PlannedTrial], *, title: str) -> Table:
-    """Done / failed / left seeds per cell (dataset, missingness, rate, option set)."""
+def plan_table(planned: Sequence[PlannedTrial], *, title: str, running: Set[str] = frozenset()) -> Table:
+    """Done / failed / left seeds per cell (dataset, missingness, rate, option set), and, when
+    another process is running some of them (``running`` keys), how many of those are."""
     counts: dict[tuple[str, str, str, str], Counter] = {}
     for p in planned:
         counts.setdefault(_cell(p), Counter())[p.state] += 1
+        counts[_cell(p)][RUNNING] += p.key in running
+    states = (DONE, FAILED, LEFT, RUNNING) if running else (DONE, FAILED, LEFT)
     table = Table(title=title)
     for column in ("dataset", "missing", "rate", "method / option set"):
         table.add_column(column)
-    for column in (DONE, FAILED, LEFT):
+    for column in states:
         table.add_column(column, justify="right")
     for cell, c in counts.items():
         style = "green" if c[DONE] and not (c[FAILED] or c[LEFT]) else ("red" if c[FAILED] else None)
-        table.add_row(*map(escape, cell), str(c[DONE]), str(c[FAILED]), str(c[LEFT]), style=style)
+        table.add_row(*map(escape, cell), *(str(c[state]) for state in states), style=style)
     return table
 
 

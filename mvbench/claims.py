@@ -68,42 +68,43 @@ def _write_claims(path: Path, claims: list[dict]) -> None:
     os.replace(tmp, path)
 
 
+def _mine(claim: dict) -> bool:
+    return (claim["pid"], claim["host"]) == (os.getpid(), socket.gethostname())
+
+
 def claim_one(records: Path, key: str, recorded_meanwhile: Callable[[str], bool] = lambda key: False) -> bool:
     """Claim ``key`` for this process just before its trial starts; False when another live
     process holds it or ``recorded_meanwhile(key)`` says a record of it has appeared. The check
     runs under the lock that appends hold, so a record cannot land between check and claim."""
-    me = {"pid": os.getpid(), "host": socket.gethostname()}
     path = _claims_path(records)
     with locked(records):
         live = [c for c in _read_claims(path) if _alive(c)]
-        holders = {(c["pid"], c["host"]) for c in live if c["key"] == key}
-        if (me["pid"], me["host"]) in holders:
+        holders = [c for c in live if c["key"] == key]
+        if any(_mine(c) for c in holders):
             return True
         if holders or recorded_meanwhile(key):
             return False
-        _write_claims(path, live + [{"key": key, **me}])
+        _write_claims(path, live + [{"key": key, "pid": os.getpid(), "host": socket.gethostname()}])
     return True
 
 
 def held_by_others(records: Path, keys: Iterable[str]) -> set[str]:
     """The ``keys`` that another live process has claimed now."""
-    me = (os.getpid(), socket.gethostname())
-    if not _claims_path(records).exists():
+    path = _claims_path(records)
+    if not path.exists():
         return set()  # nothing to read, and a dry run must not create the results folder
     with locked(records):
-        taken = {c["key"] for c in _read_claims(_claims_path(records))
-                 if (c["pid"], c["host"]) != me and _alive(c)}
+        taken = {c["key"] for c in _read_claims(path) if not _mine(c) and _alive(c)}
     return {k for k in keys if k in taken}
 
 
 def release(records: Path) -> None:
     """Drop every claim of this process (and stale ones)."""
-    me = (os.getpid(), socket.gethostname())
     path = _claims_path(records)
     if not path.exists():
         return
     with locked(records):
-        kept = [c for c in _read_claims(path) if _alive(c) and (c["pid"], c["host"]) != me]
+        kept = [c for c in _read_claims(path) if _alive(c) and not _mine(c)]
         if kept:
             _write_claims(path, kept)
         else:

@@ -70,7 +70,7 @@ def test_a_trial_claimed_by_another_live_process_is_left_to_it(cli, tmp_path):
     claimed_by_another(tmp_path / "one", keys[1])
     code, out, err = _run(cli, tmp_path / "one", seeds="2")
     assert code == 0, err
-    assert (f"kmeans on synthetic, none, seed 1: taken by another process writing "
+    assert (f"kmeans (default) on synthetic, none, seed 1: taken by another process writing "
             f"{tmp_path / 'one' / RECORDS_FILE}; left to it") in out
     assert [r["seed"] for r in read_records(tmp_path / "one" / RECORDS_FILE)] == [0]
     claimed_by_another(tmp_path / "all", *keys)

@@ -66,7 +66,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "value matches an option set or every option set of that method")
     parser.add_argument("--out", metavar="DIR", help="results folder (records in DIR/trials.jsonl)")
     parser.add_argument("--dry-run", action="store_true",
-                        help="show what is done, failed and left per cell (and running in another process); run nothing")
+                        help="show what is done, failed and left per cell (and running in another "
+                             "process); run nothing")
     parser.add_argument("--retry-failed", action="store_true",
                         help="also rerun trials whose records are all failed")
     add_parallel_arguments(parser)  # --executor, --jobs, --gpus, --trials-per-gpu, --address
@@ -106,7 +107,8 @@ def handle(args: argparse.Namespace) -> int:
         console.print(plan_table(planned, title=f"{name or 'ad-hoc sweep'}: {results_file}", running=running))
         console.print(_plan_summary(planned, pending, args.retry_failed), highlight=False)
         if running:
-            console.print(f"{len(running)} of the trials to run {'is' if len(running) == 1 else 'are'} running now in another process "
+            verb = "is" if len(running) == 1 else "are"
+            console.print(f"{len(running)} of the trials to run {verb} running now in another process "
                           f"(a sweep running alongside does not start them)", highlight=False)
         if pending:
             times = finished_times(results_file)
@@ -204,8 +206,9 @@ class TrialDisplay:
         self.progress.update(self.overall, total=self.total)
         self.countdown.drop(planned.key)
         trial = planned.trial
-        console.print(f"{trial.option_set or trial.method} on {planned.item.dataset_label}, {trial.missing}, "
-                      f"seed {trial.seed}: taken by another process writing {self.results_file}; left to it",
+        what = trial_words(trial.method, trial.option_set, trial.dataset, trial.missing, trial.missing_options,
+                           trial.seed)
+        console.print(f"{what}: taken by another process writing {self.results_file}; left to it",
                       highlight=False, markup=False, soft_wrap=True)
 
 
@@ -229,12 +232,17 @@ def run_with_display(pending: Sequence[PlannedTrial], settings: Settings, plugin
         display.stop()
 
 
+def trial_words(method: str, option_set: str | None, dataset: str, missing: str,
+                missing_options: Mapping[str, Any] | None, seed: int) -> str:
+    """A trial as the sweep's lines name it: method (option set) on dataset, missingness, seed."""
+    missing_text = missing + (f" {options_label(missing_options)}" if missing_options else "")
+    return f"{method} ({option_set or 'default'}) on {dataset}, {missing_text}, seed {seed}"
+
+
 def record_line(record: dict[str, Any]) -> str:
     """What a finished trial was and how it went, on one line."""
-    params = record.get("missing_options")
-    missing = record["missing"] + (f" {options_label(params)}" if params else "")
-    what = (f"{record['method']} ({record.get('option_set') or 'default'}) on {record['dataset']}, "
-            f"{missing}, seed {record['seed']}")
+    what = trial_words(record["method"], record.get("option_set"), record["dataset"], record["missing"],
+                       record.get("missing_options"), record["seed"])
     if record["status"] != "ok":
         return f"{what}: failed: {first_line(record.get('error'))}"
     metrics = record.get("metrics") or {}
@@ -256,8 +264,9 @@ def plan_table(planned: Sequence[PlannedTrial], *, title: str, running: Set[str]
     another process is running some of them (``running`` keys), how many of those are."""
     counts: dict[tuple[str, str, str, str], Counter] = {}
     for p in planned:
-        counts.setdefault(_cell(p), Counter())[p.state] += 1
-        counts[_cell(p)][RUNNING] += p.key in running
+        cell = counts.setdefault(_cell(p), Counter())
+        cell[p.state] += 1
+        cell[RUNNING] += p.key in running
     states = (DONE, FAILED, LEFT, RUNNING) if running else (DONE, FAILED, LEFT)
     table = Table(title=title)
     for column in ("dataset", "missing", "rate", "method / option set"):

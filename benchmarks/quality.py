@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from mvbench.claims import claim, release
+from mvbench.claims import claim_one, release
 from mvbench.device import PRECISIONS, check_precision, resolve_device
 from mvbench.options import split_assignment
 from mvbench.registry import get_registry
@@ -151,8 +151,7 @@ class Quality:
             recorded = self.recorded(key)
             if recorded is not None:
                 return recorded
-            mine, _ = claim(self.out, [key])
-            if mine:
+            if claim_one(self.out, key, lambda key: self.recorded(key) is not None):
                 return None
             if not waiting:
                 print(f"{label}: trial {key} is running in another process writing {self.out}; "

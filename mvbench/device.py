@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import platform
+import re
 import warnings
 from pathlib import Path
 
@@ -67,11 +68,23 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def device_name(device: torch.device) -> str:
-    """A human-readable name of the hardware, for provenance: on CPU the model and the torch
-    thread count, the two things besides the code that decide how floats round."""
+def hardware_name(device: torch.device) -> str:
+    """The model of the hardware ``device`` runs on: the GPU's name, or the CPU's model."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     if device.type == "mps":
         return "Apple MPS"
+    return cpu_model()
+
+
+def device_name(device: torch.device) -> str:
+    """A human-readable name of the hardware, for provenance: on CPU the model and the torch
+    thread count, the two things besides the code that decide how floats round."""
+    if device.type != "cpu":
+        return hardware_name(device)
     return f"{cpu_model()} ({torch.get_num_threads()} threads)"
+
+
+def hardware_of(recorded_device_name: str) -> str:
+    """The hardware model in a record's ``device_name`` (:func:`device_name`'s thread count cut off)."""
+    return re.sub(r" \(\d+ threads\)$", "", recorded_device_name)

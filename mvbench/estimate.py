@@ -1,7 +1,9 @@
 """How long trials will take, from the wall times of finished trials of the same kind.
 
 A pending trial is estimated by the median wall time of the finished (ok) records of the same
-method, options and dataset (with its options) on the same kind of device, found in the results
+method, options and dataset (with its options) on the same kind of device, and of those only the
+ones made on the same hardware model where there are any (the same trial took 1.7 times as long
+on one 2-core CPU as on another; the thread count is not compared), found in the results
 file the trials go to and in the committed records (``leaderboards/results/*/trials.jsonl`` of
 the folders :func:`mvbench.suite.suite_folders` searches). ``mvbench sweep --dry-run`` states
 the estimate, ``run`` and ``sweep`` state it up front and count it down in their trials bar
@@ -21,6 +23,7 @@ from typing import Any
 from rich.progress import ProgressColumn, Task, TaskID
 from rich.text import Text
 
+from mvbench.device import hardware_of
 from mvbench.registry import Registry
 from mvbench.results import RECORDS_FILE, read_records
 from mvbench.runner import ResolvedTrial, _canonical, resolve
@@ -30,26 +33,29 @@ from mvbench.sweep import PlannedTrial
 
 class FinishedTimes:
     """The wall times of finished trials, by method, dataset and kind of device, with the
-    method's and the dataset's options of each; ``where`` says which records they come from."""
+    method's and the dataset's options and the hardware model of each; ``where`` says which
+    records they come from."""
 
     def __init__(self, records: Iterable[Mapping[str, Any]], where: str) -> None:
         self.where = where
-        self._times: dict[tuple[str, str, str], list[tuple[dict, dict, float]]] = defaultdict(list)
+        self._times: dict[tuple[str, str, str], list[tuple[dict, dict, str, float]]] = defaultdict(list)
         for r in records:
             taken = r.get("wall_time", r.get("train_time"))
             if r.get("status") == "ok" and taken is not None:
                 cell = (r["method"], r["dataset"], device_kind(r.get("device", "")))
                 self._times[cell].append((r.get("method_options") or {}, r.get("dataset_options") or {},
-                                          float(taken)))
+                                          hardware_of(r.get("device_name", "")), float(taken)))
 
-    def seconds(self, resolved: ResolvedTrial, device: str) -> float | None:
+    def seconds(self, resolved: ResolvedTrial, device: str, hardware: str | None = None) -> float | None:
         """The median wall time of the finished trials like ``resolved`` on ``device`` (a
-        kind: cpu, cuda, mps), or None when there is none."""
-        found = [taken for method_options, dataset_options, taken
+        kind: cpu, cuda, mps), of those made on ``hardware`` (a model, as
+        :func:`mvbench.device.hardware_name` gives it) if there are any; None when there is none."""
+        found = [(made_on, taken) for method_options, dataset_options, made_on, taken
                  in self._times.get((resolved.method.name, resolved.dataset_name, device), ())
                  if _same(resolved.method_options, method_options)
                  and _same(resolved.dataset_options, dataset_options)]
-        return statistics.median(found) if found else None
+        here = [taken for made_on, taken in found if made_on == hardware]
+        return statistics.median(here or [taken for _, taken in found]) if found else None
 
 
 def _same(given: Mapping[str, Any], recorded: Mapping[str, Any]) -> bool:
@@ -85,9 +91,9 @@ def finished_times(results_file: Path | None, folders: Sequence[Path] | None = N
 
 
 def trial_seconds(pending: Sequence[PlannedTrial], registry: Registry, device: str,
-                  times: FinishedTimes) -> dict[str, float | None]:
+                  times: FinishedTimes, hardware: str | None = None) -> dict[str, float | None]:
     """Each pending trial's estimated seconds (None: nothing to go by), by trial key."""
-    return {p.key: times.seconds(resolve(p.trial, registry), device) for p in pending}
+    return {p.key: times.seconds(resolve(p.trial, registry), device, hardware) for p in pending}
 
 
 def _shown(seconds: float) -> int:
@@ -105,10 +111,10 @@ def duration(seconds: float) -> str:
 
 
 def describe(pending: Sequence[PlannedTrial], seconds: Mapping[str, float | None], device: str, where: str,
-             lanes: int = 1) -> str:
+             lanes: int = 1, hardware: str | None = None) -> str:
     """One line: how long the pending trials will take on ``device`` (a kind: cpu, cuda, mps;
-    trials x minutes when they share one estimate), from what, and which trials have nothing to
-    go by."""
+    trials x minutes when they share one estimate; on ``hardware`` where recorded there), from
+    what, and which trials have nothing to go by."""
     known = [seconds[p.key] for p in pending if seconds.get(p.key) is not None]
     unknown = Counter(f"{p.trial.option_set or p.trial.method} on {p.trial.dataset}"
                       for p in pending if seconds.get(p.key) is None)
@@ -116,7 +122,8 @@ def describe(pending: Sequence[PlannedTrial], seconds: Mapping[str, float | None
         return (f"cannot estimate the time: no finished trial of the same method, options and dataset on "
                 f"{device} in {where}")
     total = sum(known)
-    basis = f"median wall time of finished trials of the same method, options and dataset on {device} in {where}"
+    on = f"{device} ({hardware} where recorded there)" if hardware else device
+    basis = f"median wall time of finished trials of the same method, options and dataset on {on} in {where}"
     if unknown:
         missing = ", ".join(f"{cell} ({n})" for cell, n in unknown.items())
         return (f"estimated time: at least {duration(total)} for {len(known)} of {len(pending)} trials "

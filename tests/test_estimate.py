@@ -10,6 +10,7 @@ import pytest
 from rich.progress import Progress
 
 from mvbench import api
+from mvbench.device import cpu_model
 from mvbench.estimate import (Countdown, FinishedTimes, TimeLeftColumn, describe, duration, finished_times,
                               trial_seconds)
 from mvbench.registry import get_registry
@@ -20,9 +21,11 @@ TINY = ["--set", "dataset.samples=60", "--set", "dataset.dims=5"]
 
 
 def _record(wall_time: float, method: str = "kmeans", dataset: str = "synthetic", device: str = "cpu",
-            method_options: dict | None = None, dataset_options: dict | None = None, status: str = "ok") -> dict:
+            method_options: dict | None = None, dataset_options: dict | None = None, status: str = "ok",
+            device_name: str = "x86_64 (1 threads)") -> dict:
     return {"status": status, "method": method, "dataset": dataset, "device": device, "wall_time": wall_time,
-            "method_options": method_options or {}, "dataset_options": dataset_options or {}}
+            "method_options": method_options or {}, "dataset_options": dataset_options or {},
+            "device_name": device_name}
 
 
 def _resolved(method: str = "kmeans", **method_options):
@@ -49,6 +52,27 @@ def test_only_finished_trials_of_the_same_method_options_dataset_and_device_coun
 def test_a_record_made_before_an_option_existed_still_counts():
     times = FinishedTimes([_record(42, method_options={"n_init": 3})], where="here")  # no max_iter in it
     assert times.seconds(_resolved(n_init=3, max_iter=300), "cpu") == 42  # max_iter compared only when recorded
+
+
+def test_records_made_on_the_same_hardware_are_preferred_whatever_their_thread_count():
+    times = FinishedTimes([
+        _record(100, device_name="Intel Xeon (1 threads)"), _record(110, device_name="Intel Xeon (1 threads)"),
+        _record(60, device_name="AMD EPYC (1 threads)"), _record(70, device_name="AMD EPYC (2 threads)"),
+        _record(80, device_name="AMD EPYC (1 threads)"),
+    ], where="here")
+    assert times.seconds(_resolved(), "cpu", "AMD EPYC") == 70
+    assert times.seconds(_resolved(), "cpu", "Intel Xeon") == 105
+    assert times.seconds(_resolved(), "cpu", "a third CPU") == 80  # none recorded there: all of them
+    assert times.seconds(_resolved(), "cpu") == 80
+
+
+def test_the_estimate_names_the_hardware_it_prefers(tmp_path):
+    registry, pending = _pending(tmp_path, methods="kmeans")
+    times = FinishedTimes([_record(600, device_name="AMD EPYC (1 threads)")], where="FILES")
+    seconds = trial_seconds(pending, registry, "cpu", times, "AMD EPYC")
+    assert describe(pending, seconds, "cpu", "FILES", hardware="AMD EPYC") == (
+        "estimated time: 2 trials x about 10 min = about 20 min (median wall time of finished trials of the same "
+        "method, options and dataset on cpu (AMD EPYC where recorded there) in FILES)")
 
 
 def _pending(tmp_path, methods="kmeans,rav", seeds=(0, 1)):
@@ -98,7 +122,7 @@ def test_run_says_up_front_how_long_it_will_take(cli, tmp_path, monkeypatch):
                          "--out", str(tmp_path / "r"))
     assert code == 0, err
     assert ("estimated time: 3 trials x about 10 min = about 30 min (median wall time of finished trials of the "
-            "same method, options and dataset on cpu in ") in out
+            f"same method, options and dataset on cpu ({cpu_model()} where recorded there) in ") in out
     code, out, _ = cli("run", "-m", "kmeans", "-d", "synthetic", "--seeds", "1,", "--set", "n_init=2", *TINY,
                        "--out", str(tmp_path / "r2"))
     assert code == 0 and "cannot estimate the time: no finished trial of the same method" in out

@@ -20,7 +20,7 @@ from mvbench.commands.common import add_command
 from mvbench.api import prepare_sweep
 from mvbench.claims import held_by_others
 from mvbench.console import console
-from mvbench.device import resolve_device
+from mvbench.device import hardware_name, resolve_device
 from mvbench.errors import MvbenchError
 from mvbench.estimate import Countdown, TimeLeftColumn, describe, finished_times, trial_seconds
 from mvbench.progress import RichTrialProgress
@@ -111,9 +111,10 @@ def handle(args: argparse.Namespace) -> int:
             console.print(f"{len(running)} of the trials to run {verb} running now in another process "
                           f"(a sweep running alongside does not start them)", highlight=False)
         if pending:
-            times = finished_times(results_file)
-            device = resolve_device(settings.device).type
-            console.print(describe(pending, trial_seconds(pending, registry, device, times), device, times.where),
+            times, run_device = finished_times(results_file), resolve_device(settings.device)
+            device, hardware = run_device.type, hardware_name(run_device)
+            seconds = trial_seconds(pending, registry, device, times, hardware)
+            console.print(describe(pending, seconds, device, times.where, hardware=hardware),
                           highlight=False, markup=False, soft_wrap=True)
         return 0
     console.print(_plan_summary(planned, pending, args.retry_failed), highlight=False)
@@ -218,13 +219,14 @@ def run_with_display(pending: Sequence[PlannedTrial], settings: Settings, plugin
     """Run ``pending`` through :func:`mvbench.sweep.run_sweep`, appending records to
     ``results_file``: say up front how long the trials will take (:mod:`mvbench.estimate`),
     then show them (:class:`TrialDisplay`)."""
-    times, device = finished_times(results_file), resolve_device(settings.device).type
-    seconds = trial_seconds(pending, get_registry(tuple(plugins)), device, times)
+    times, run_device = finished_times(results_file), resolve_device(settings.device)
+    device, hardware = run_device.type, hardware_name(run_device)
+    seconds = trial_seconds(pending, get_registry(tuple(plugins)), device, times, hardware)
     display = TrialDisplay(len(pending), results_file, seconds, quiet=quiet)
     executor = display.executor(make_executor)
     if not quiet:
-        console.print(describe(pending, seconds, device, times.where, display.countdown.lanes), highlight=False,
-                      markup=False, soft_wrap=True)
+        console.print(describe(pending, seconds, device, times.where, display.countdown.lanes, hardware),
+                      highlight=False, markup=False, soft_wrap=True)
     try:
         return run_sweep(pending, settings, plugins, executor, results_file, suite=suite,
                          on_record=display.finished, on_skipped=display.skipped, on_start=display.start)

@@ -148,11 +148,12 @@ class Quality:
         the trial's claim; None once this process has claimed the trial (or without ``--out``)."""
         waiting = False
         while self.out:
+            # claim_one asks, under the lock, whether the seed was recorded; only then is it read here.
+            if claim_one(self.out, key, lambda key: self.recorded(key) is not None):
+                return None
             recorded = self.recorded(key)
             if recorded is not None:
                 return recorded
-            if claim_one(self.out, key, lambda key: self.recorded(key) is not None):
-                return None
             if not waiting:
                 print(f"{label}: trial {key} is running in another process writing {self.out}; "
                       f"waiting for its record", flush=True)

@@ -80,9 +80,8 @@ def hardware_name(device: torch.device) -> str:
 def device_name(device: torch.device) -> str:
     """A human-readable name of the hardware, for provenance: on CPU the model and the torch
     thread count, the two things besides the code that decide how floats round."""
-    if device.type != "cpu":
-        return hardware_name(device)
-    return f"{cpu_model()} ({torch.get_num_threads()} threads)"
+    name = hardware_name(device)
+    return f"{name} ({torch.get_num_threads()} threads)" if device.type == "cpu" else name
 
 
 def hardware_of(recorded_device_name: str) -> str:

@@ -24,7 +24,7 @@ from mvbench.device import hardware_name, resolve_device
 from mvbench.errors import MvbenchError
 from mvbench.estimate import Countdown, TimeLeftColumn, describe, finished_times, trial_seconds
 from mvbench.progress import RichTrialProgress
-from mvbench.registry import get_registry
+from mvbench.registry import Registry, get_registry
 from mvbench.results import options_label
 from mvbench.runner import ResolvedTrial, Settings
 from mvbench.sweep import DONE, FAILED, LEFT, Executor, PlannedTrial, run_sweep
@@ -111,11 +111,8 @@ def handle(args: argparse.Namespace) -> int:
             console.print(f"{len(running)} of the trials to run {verb} running now in another process "
                           f"(a sweep running alongside does not start them)", highlight=False)
         if pending:
-            times, run_device = finished_times(results_file), resolve_device(settings.device)
-            device, hardware = run_device.type, hardware_name(run_device)
-            seconds = trial_seconds(pending, registry, device, times, hardware)
-            console.print(describe(pending, seconds, device, times.where, hardware=hardware),
-                          highlight=False, markup=False, soft_wrap=True)
+            _, estimate_line = estimate(pending, registry, settings, results_file)
+            console.print(estimate_line(1), highlight=False, markup=False, soft_wrap=True)
         return 0
     console.print(_plan_summary(planned, pending, args.retry_failed), highlight=False)
     if not pending:
@@ -219,19 +216,26 @@ def run_with_display(pending: Sequence[PlannedTrial], settings: Settings, plugin
     """Run ``pending`` through :func:`mvbench.sweep.run_sweep`, appending records to
     ``results_file``: say up front how long the trials will take (:mod:`mvbench.estimate`),
     then show them (:class:`TrialDisplay`)."""
-    times, run_device = finished_times(results_file), resolve_device(settings.device)
-    device, hardware = run_device.type, hardware_name(run_device)
-    seconds = trial_seconds(pending, get_registry(tuple(plugins)), device, times, hardware)
+    seconds, estimate_line = estimate(pending, get_registry(tuple(plugins)), settings, results_file)
     display = TrialDisplay(len(pending), results_file, seconds, quiet=quiet)
     executor = display.executor(make_executor)
     if not quiet:
-        console.print(describe(pending, seconds, device, times.where, display.countdown.lanes, hardware),
-                      highlight=False, markup=False, soft_wrap=True)
+        console.print(estimate_line(display.countdown.lanes), highlight=False, markup=False, soft_wrap=True)
     try:
         return run_sweep(pending, settings, plugins, executor, results_file, suite=suite,
                          on_record=display.finished, on_skipped=display.skipped, on_start=display.start)
     finally:
         display.stop()
+
+
+def estimate(pending: Sequence[PlannedTrial], registry: Registry, settings: Settings,
+             results_file: Path) -> tuple[dict[str, float | None], Callable[[int], str]]:
+    """Each pending trial's estimated seconds on the settings' device (preferring records of its
+    hardware model), and the line that states them for a number of trials at a time."""
+    times, run_device = finished_times(results_file), resolve_device(settings.device)
+    device, hardware = run_device.type, hardware_name(run_device)
+    seconds = trial_seconds(pending, registry, device, times, hardware)
+    return seconds, lambda lanes: describe(pending, seconds, device, times.where, lanes, hardware)
 
 
 def trial_words(method: str, option_set: str | None, dataset: str, missing: str,

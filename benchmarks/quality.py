@@ -8,7 +8,9 @@ run. So an interrupted check resumes where it stopped, and a check pointed at a 
 ``leaderboards/results/<suite>/trials.jsonl`` runs only the seeds that suite has not; new records
 are appended under the file's lock, so a sweep may write the same file meanwhile. A seed is claimed
 in the file before it runs (``mvbench.claims``, as a sweep claims its trials): a seed that a sweep
-is running is waited for and its record reused, and a sweep started meanwhile leaves it to us.
+or another script is running is passed over until the other seeds are done, then waited for and its
+record reused; a sweep started meanwhile leaves our seeds to us. So two copies of one script given
+the same seeds run them in parallel.
 """
 
 from __future__ import annotations
@@ -91,6 +93,7 @@ class Quality:
         self.cache = DatasetCache(None)
         self.out: Path | None = args.out
         self.epoch_every = epoch_every
+        self.held: set[str] = set()  # keys announced as held by another process
         if self.out:
             self.out.parent.mkdir(parents=True, exist_ok=True)  # a bad --out fails before any training
 
@@ -109,25 +112,41 @@ class Quality:
                 f"{torch.get_num_threads()}, preset {resolved.preset}, options {resolved.method_options}")
 
     def run(self, trials: Iterable[Trial], describe: Callable[[Record], str],
-            announce: Callable[[ResolvedTrial], str] | None = None) -> list[Record]:
-        """The ok record of every trial (reused or run), printing ``announce`` (default:
-        :meth:`header`) of the first trial and ``describe`` of every record as it comes; a failed
-        trial ends the script."""
-        records: list[Record] = []
-        for trial in trials:
-            resolved = resolve(trial, self.registry)
-            if not records:
-                print((announce or self.header)(resolved), flush=True)
-            records.append(self.record(resolved))
-            print(describe(records[-1]), flush=True)
-        return records
+            announce: Callable[[ResolvedTrial], str] | None = None, poll_seconds: float = 30.0) -> list[Record]:
+        """The ok record of every trial (reused or run), in the order given, printing ``announce``
+        (default: :meth:`header`) of the first trial and ``describe`` of every record as it comes;
+        a failed trial ends the script. A trial another live process holds is passed over until the
+        others are done, then waited for, so two scripts given the same seeds share them."""
+        resolved = [resolve(trial, self.registry) for trial in trials]
+        if resolved:
+            print((announce or self.header)(resolved[0]), flush=True)
+        records: dict[int, Record] = {}
+        pending = list(range(len(resolved)))
+        while pending:
+            for index in pending:
+                record = self.record(resolved[index])
+                if record is not None:
+                    records[index] = record
+                    print(describe(record), flush=True)
+            pending = [index for index in pending if index not in records]
+            if pending:
+                time.sleep(poll_seconds)
+        return [records[index] for index in range(len(resolved))]
 
-    def record(self, resolved: ResolvedTrial) -> Record:
-        """The trial's ok record from ``--out``, else a new one, run and appended there."""
+    def record(self, resolved: ResolvedTrial) -> Record | None:
+        """The trial's ok record from ``--out``, else a new one, run and appended there; None while
+        another live process holds the trial's claim."""
         label = f"{resolved.dataset_name} seed {resolved.trial.seed}"
         key = resolved.key(self.device, self.precision)
-        recorded = self.claimed_or_recorded(key, label)
-        if recorded is not None:
+        # claim_one asks, under the lock, whether the seed was recorded; only then is it read here.
+        if self.out and not claim_one(self.out, key, lambda key: self.recorded(key) is not None):
+            recorded = self.recorded(key)
+            if recorded is None:
+                if key not in self.held:
+                    print(f"{label}: trial {key} is running in another process writing {self.out}; "
+                          f"its record is awaited after the other seeds", flush=True)
+                    self.held.add(key)
+                return None
             suite = f", suite {recorded['suite']}" if recorded.get("suite") else ""
             print(f"{label}: reused the record of trial {key} in {self.out} (run at {recorded.get('started_at')}"
                   f"{suite})", flush=True)
@@ -142,24 +161,6 @@ class Quality:
             if self.out:
                 release(self.out)
         return record
-
-    def claimed_or_recorded(self, key: str, label: str, poll_seconds: float = 30.0) -> Record | None:
-        """The ok record of ``key`` in ``--out``, waiting for it while another live process holds
-        the trial's claim; None once this process has claimed the trial (or without ``--out``)."""
-        waiting = False
-        while self.out:
-            # claim_one asks, under the lock, whether the seed was recorded; only then is it read here.
-            if claim_one(self.out, key, lambda key: self.recorded(key) is not None):
-                return None
-            recorded = self.recorded(key)
-            if recorded is not None:
-                return recorded
-            if not waiting:
-                print(f"{label}: trial {key} is running in another process writing {self.out}; "
-                      f"waiting for its record", flush=True)
-                waiting = True
-            time.sleep(poll_seconds)
-        return None
 
     def recorded(self, key: str) -> Record | None:
         """The last ok record of ``key`` in ``--out``; the file is read again for every seed, since

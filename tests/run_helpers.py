@@ -3,6 +3,9 @@ records, through the sweep's driver and the sequential executor, the summary wri
 
 from __future__ import annotations
 
+import json
+import os
+import socket
 import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -23,6 +26,15 @@ def run_trials(trials: Sequence[Trial], out_dir: Path, plugins: Sequence[str] = 
     records, _ = execute_run(run_plan, lambda pending: run_sweep(
         pending, settings, tuple(plugins), SequentialExecutor(), run_plan.results_file, suite=None))
     return records
+
+
+def claimed_by_another(records: Path, *keys: str) -> None:
+    """Claims of ``keys`` beside the records file ``records``, held by a live process other than
+    this one: the one that started pytest, alive for the whole test."""
+    records.parent.mkdir(parents=True, exist_ok=True)
+    alive = {"pid": os.getppid(), "host": socket.gethostname()}
+    records.with_name(records.name + ".claims").write_text(
+        "".join(json.dumps({"key": key, **alive}) + "\n" for key in keys))
 
 
 def kmeans_suite(*, seeds: int = 2, samples: int = 40, n_init: int = 1, head: str = "", methods: str = "",

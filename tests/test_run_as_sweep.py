@@ -3,9 +3,6 @@ its claims on trials, and run's own resume, table, summary and exit codes."""
 
 from __future__ import annotations
 
-import json
-import os
-import socket
 from pathlib import Path
 
 import pandas as pd
@@ -14,6 +11,8 @@ from mvbench import api, executors
 from mvbench.registry import get_registry
 from mvbench.results import RECORDS_FILE, read_records
 from mvbench.runner import Settings
+
+from run_helpers import claimed_by_another
 
 TINY = ["--set", "dataset.samples=60", "--set", "dataset.dims=5", "--set", "n_init=1"]
 
@@ -61,19 +60,13 @@ def test_a_trial_claimed_by_another_live_process_is_left_to_it(cli, tmp_path):
                                            "missing": {}})
     keys = [p.key for p in api.plan_run(trials, Settings(), registry, tmp_path).planned]
 
-    def claimed_by_another(folder: Path, *claimed: str) -> None:
-        folder.mkdir(exist_ok=True)
-        alive = {"pid": os.getppid(), "host": socket.gethostname()}  # the process that started pytest
-        (folder / f"{RECORDS_FILE}.claims").write_text("".join(json.dumps({"key": k, **alive}) + "\n"
-                                                               for k in claimed))
-
-    claimed_by_another(tmp_path / "one", keys[1])
+    claimed_by_another(tmp_path / "one" / RECORDS_FILE, keys[1])
     code, out, err = _run(cli, tmp_path / "one", seeds="2")
     assert code == 0, err
     assert (f"kmeans (default) on synthetic, none, seed 1: taken by another process writing "
             f"{tmp_path / 'one' / RECORDS_FILE}; left to it") in out
     assert [r["seed"] for r in read_records(tmp_path / "one" / RECORDS_FILE)] == [0]
-    claimed_by_another(tmp_path / "all", *keys)
+    claimed_by_another(tmp_path / "all" / RECORDS_FILE, *keys)
     code, out, err = _run(cli, tmp_path / "all", seeds="2")
     assert code == 0 and out.count("taken by another process") == 2 and "ACC" not in out
     assert read_records(tmp_path / "all" / RECORDS_FILE) == []

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -23,7 +22,7 @@ from mvbench.runner import Settings, Trial, resolve
 from mvbench.sweep import DONE, FAILED, SequentialExecutor, expand, plan, run_sweep, to_run
 from mvbench.suite import load_suite
 
-from run_helpers import kmeans_suite
+from run_helpers import claimed_by_another, kmeans_suite
 
 PLUGIN = "mvbench_sweep_testplugin"
 PLUGIN_SOURCE = '''
@@ -317,9 +316,7 @@ def test_dry_run_counts_the_trials_another_process_is_running(tmp_path, cli, reg
     code, out, _ = cli("-p", PLUGIN, "sweep", str(suite), "--dry-run")
     assert code == 0 and "running" not in out and not results.parent.exists()  # a dry run writes nothing
     first = plan(expand(load_suite(suite)), registry, CPU)[0].key
-    results.parent.mkdir(parents=True)
-    alive = {"pid": os.getppid(), "host": socket.gethostname()}  # the process that started pytest
-    results.with_name(RECORDS_FILE + ".claims").write_text(json.dumps({"key": first, **alive}) + "\n")
+    claimed_by_another(results, first)
     code, out, _ = cli("-p", PLUGIN, "sweep", str(suite), "--dry-run")
     assert code == 0 and "1 of the trials to run is running now in another process" in out
     row = next(line for line in out.splitlines() if "full" in line)

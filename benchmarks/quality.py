@@ -25,6 +25,7 @@ from typing import Any
 
 import torch
 
+from mvbench.checkpoint import CHECKPOINTS_FOLDER
 from mvbench.claims import claim_one, release
 from mvbench.device import PRECISIONS, check_precision, resolve_device
 from mvbench.options import split_assignment
@@ -86,7 +87,10 @@ class Quality:
 
     def __init__(self, args: argparse.Namespace, *, device: str = "cpu", epoch_every: int = 10) -> None:
         self.registry = get_registry()  # every method and mechanism here is an installed entry point
-        self.settings = Settings(device=device, precision=args.precision)
+        # Snapshots of long seeds go beside --out, as a sweep's beside its records: rerun, an
+        # interrupted seed resumes from them.
+        self.settings = Settings(device=device, precision=args.precision,
+                                 checkpoints=str(args.out.parent / CHECKPOINTS_FOLDER) if args.out else None)
         # Keyed as mvbench.sweep.plan keys a suite's trials, so the keys of both agree.
         self.device = resolve_device(device)
         self.precision = check_precision(args.precision, self.device)

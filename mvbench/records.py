@@ -68,8 +68,9 @@ class TrialRecord(TypedDict, total=False):
     labels_sha256: str
     degenerate: list[str] | None
     extras: dict[str, Any]
-    train_time: float
+    train_time: float  # of every process that trained the trial, when it resumed from snapshots
     wall_time: float
+    resumed: dict[str, Any]  # only for a trial resumed from snapshots: {"from": [...], "earlier_seconds"}
     peak_rss_mb: float
     peak_gpu_mb: float
     peak_gpu_reserved_mb: float

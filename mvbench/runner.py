@@ -14,11 +14,13 @@ import time
 import traceback
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from mvbench.checkpoint import DEFAULT_EVERY, TrialCheckpoint
 from mvbench.data.datadir import resolve_data_dir
 from mvbench.degeneracy import cluster_sizes, degeneracy_reasons
 from mvbench.device import check_precision, device_name, resolve_device
@@ -64,6 +66,10 @@ class Settings:
     # Keep each trial's predicted labels (and features, when the method returns them) in the
     # record under OUTPUTS_KEY, for the driver to save beside the records file.
     save_labels: bool = False
+    # The folder of the snapshots of long trials (mvbench.checkpoint), one subfolder per trial key;
+    # None: none are written. A sweep puts them beside its records.
+    checkpoints: str | None = None
+    checkpoint_every: float = DEFAULT_EVERY
 
 
 @dataclass(frozen=True)
@@ -249,6 +255,18 @@ def base_record(resolved: ResolvedTrial, device: torch.device, precision: str) -
     }
 
 
+def trial_checkpoint(resolved: ResolvedTrial, settings: Settings, device: torch.device,
+                     precision: str) -> TrialCheckpoint | None:
+    """The trial's snapshots under ``settings.checkpoints``, usable only by the same trial, code,
+    torch and hardware (threads included: CPU reductions depend on them)."""
+    if settings.checkpoints is None:
+        return None
+    key = resolved.key(device, precision)
+    fingerprint = {"trial_key": key, "git_commit": versions()["git_commit"], "torch": str(torch.__version__),
+                   "device_name": device_name(device)}
+    return TrialCheckpoint(Path(settings.checkpoints) / key, fingerprint, settings.checkpoint_every)
+
+
 def run_resolved(resolved: ResolvedTrial, settings: Settings, cache: DatasetCache,
                  progress: Progress | None = None) -> dict[str, Any]:
     """Run one resolved trial and return its record; a failure is recorded, not raised
@@ -257,6 +275,7 @@ def run_resolved(resolved: ResolvedTrial, settings: Settings, cache: DatasetCach
     device = resolve_device(settings.device)
     precision = check_precision(settings.precision)
     started = time.perf_counter()
+    checkpoint: TrialCheckpoint | None = None
     record = base_record(resolved, device, precision)
     record.update({
         "device_name": device_name(device),
@@ -281,6 +300,7 @@ def run_resolved(resolved: ResolvedTrial, settings: Settings, cache: DatasetCach
         views = (blank_missing(scaled, mask) if method.handles_missing
                  else fill_missing(scaled, mask, trial.fill))
         seed_everything(trial.seed)
+        checkpoint = trial_checkpoint(resolved, settings, device, precision)
         if device.type == "cuda":
             # A reused worker process still caches the previous trial's blocks: release them so
             # that the peak reserved memory is this trial's own.
@@ -296,10 +316,14 @@ def run_resolved(resolved: ResolvedTrial, settings: Settings, cache: DatasetCach
             precision=precision,
             progress=progress or QuietProgress(),
             dataset_name=resolved.dataset_name,
+            checkpoint=checkpoint,
         )
         train_start = time.perf_counter()
         output = method.fit_predict(inputs)
         record["train_time"] = time.perf_counter() - train_start
+        if checkpoint is not None and checkpoint.resumed:
+            record["train_time"] += checkpoint.earlier_seconds
+            record["resumed"] = {"from": checkpoint.resumed, "earlier_seconds": checkpoint.earlier_seconds}
         features = output.extras.pop(FEATURES_EXTRA, None)  # an array: saved, never in the JSON
         labels = _check_labels(output.labels, dataset.n_samples)
         record["cluster_sizes"] = cluster_sizes(labels)
@@ -319,7 +343,9 @@ def run_resolved(resolved: ResolvedTrial, settings: Settings, cache: DatasetCach
     except Exception as exc:  # a method bug must not end the other trials
         record["error"] = f"{type(exc).__name__}: {exc}"
         record["traceback"] = traceback.format_exc()
-    record["wall_time"] = time.perf_counter() - started
+    record["wall_time"] = time.perf_counter() - started + record.get("resumed", {}).get("earlier_seconds", 0.0)
+    if checkpoint is not None:
+        checkpoint.remove()  # the record is written now, ok or failed; only an interrupt keeps them
     record["peak_rss_mb"] = round(_peak_rss_mb(), 1)
     if device.type == "cuda":
         record["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)

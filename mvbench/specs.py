@@ -13,6 +13,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from mvbench.checkpoint import TrialCheckpoint
 from mvbench.options import Option
 from mvbench.seeding import derive_seed
 
@@ -93,6 +94,8 @@ class MethodInput:
     precision: str
     progress: Progress
     dataset_name: str = ""
+    # Where the trial's snapshots go, for the method to hand to its Trainer; None: no snapshots.
+    checkpoint: TrialCheckpoint | None = None
 
     def seed_for(self, stream: str) -> int:
         """The seed of one named random stream of this trial ("init", "batches", "kmeans",

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 import torch
 
+from mvbench.checkpoint import CHECKPOINTS_FOLDER
 from mvbench.claims import claim_one, held_by_others, release
 from mvbench.device import check_precision, resolve_device
 from mvbench.errors import MvbenchError
@@ -200,6 +201,9 @@ def run_sweep(planned: Sequence[PlannedTrial], settings: Settings, plugins: Sequ
     registry = get_registry(tuple(plugins))
     datasets = preflight([resolve(p.trial, registry) for p in planned], settings.data_dir)
     results_file.parent.mkdir(parents=True, exist_ok=True)  # a bad --out fails before any trial
+    if settings.checkpoints is None:
+        # An interrupted long trial resumes from its snapshots here when the sweep is run again.
+        settings = replace(settings, checkpoints=str(results_file.parent / CHECKPOINTS_FOLDER))
     # A trial planned as left had no record; one planned as failed (--retry-failed) had these.
     failures_at_start = Counter(r.get("trial_key") for r in read_records(results_file))
     before = {p.key: failures_at_start[p.key] if p.state == FAILED else 0 for p in planned}

@@ -15,17 +15,22 @@ The records (``Trainer.extras``, what methods return in their extras)::
      "epoch_seconds": {stage: [seconds per epoch]}}      # and one-off steps (see timed)
 
 An epoch's value is the mean over its batches, None for an epoch without batches.
+
+Given a :class:`~mvbench.checkpoint.TrialCheckpoint` (``MethodInput.checkpoint``), the model and
+every generator its training draws from, the trainer snapshots each stage at epoch boundaries and
+resumes from the snapshots (see :mod:`mvbench.checkpoint`); the method's own code does not change.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import torch
 from torch import Tensor, nn
 
+from mvbench.checkpoint import TrialCheckpoint
 from mvbench.nn import adam, minibatches
 from mvbench.specs import Progress
 
@@ -55,15 +60,22 @@ class Trainer:
     """
 
     def __init__(self, progress: Progress, optimizer: torch.optim.Optimizer | None,
-                 batches: BatchSource | None = None) -> None:
+                 batches: BatchSource | None = None, *, checkpoint: TrialCheckpoint | None = None,
+                 model: nn.Module | None = None, generators: Sequence[torch.Generator] = ()) -> None:
+        if checkpoint is not None and model is None:
+            raise ValueError("a Trainer that checkpoints needs the model it trains: pass model=")
         self.progress, self.optimizer, self.batches = progress, optimizer, batches
+        self.checkpoint, self.model, self.generators = checkpoint, model, tuple(generators)
         self.extras: dict[str, dict[str, Any]] = {"loss_history": {}, "loss_parts": {}, "epoch_seconds": {}}
+        self._stages = 0  # stages run so far: a stage's snapshot is named by its position
 
     @classmethod
     def with_adam(cls, model: nn.Module, progress: Progress, *, lr: float, weight_decay: float = 0.0,
-                  batches: BatchSource | None = None) -> Trainer:
+                  batches: BatchSource | None = None, checkpoint: TrialCheckpoint | None = None,
+                  generators: Sequence[torch.Generator] = ()) -> Trainer:
         """A trainer whose optimiser is :func:`mvbench.nn.adam` over ``model``'s parameters."""
-        return cls(progress, adam(model.parameters(), lr=lr, weight_decay=weight_decay), batches)
+        return cls(progress, adam(model.parameters(), lr=lr, weight_decay=weight_decay), batches,
+                   checkpoint=checkpoint, model=model, generators=generators)
 
     def run_stage(self, name: str, epochs: int, step: Step, *, batches: BatchSource | None = None,
                   before_epoch: Callable[[], None] | None = None) -> dict[str, list[float | None]]:
@@ -74,11 +86,15 @@ class Trainer:
         source = batches if batches is not None else self.batches
         if source is None:
             raise ValueError(f"stage {name!r} has no batch source: pass batches= to run_stage or the Trainer")
+        index, self._stages = self._stages, self._stages + 1
         self.progress.stage(name, epochs)
-        totals: list[float | None] = []
-        seconds: list[float] = []
-        epoch_parts: list[dict[str, float]] = []
-        for _ in range(epochs):
+        done = self._restore(index, name, epochs)
+        totals: list[float | None] = done["totals"] if done else []
+        seconds: list[float] = done["epoch_seconds"] if done else []
+        epoch_parts: list[dict[str, float]] = done["parts"] if done else []
+        for total in totals:
+            self.progress.epoch(total)
+        for epoch in range(len(totals), epochs):
             start = time.perf_counter()
             if before_epoch is not None:
                 before_epoch()
@@ -87,6 +103,8 @@ class Trainer:
             totals.append(means.pop("total", None))
             epoch_parts.append(means)
             self.progress.epoch(totals[-1])
+            if self.checkpoint is not None and self.checkpoint.due(stage_end=epoch + 1 == epochs):
+                self._snapshot(index, name, epochs, totals, seconds, epoch_parts)
         keys = dict.fromkeys(key for means in epoch_parts for key in means)
         parts = {key: [means.get(key) for means in epoch_parts] for key in keys}
         self.extras["loss_history"][name] = totals
@@ -94,6 +112,37 @@ class Trainer:
         if parts:
             self.extras["loss_parts"][name] = parts
         return parts
+
+    def _snapshot(self, index: int, name: str, epochs: int, totals: list[float | None], seconds: list[float],
+                  epoch_parts: list[dict[str, float]]) -> None:
+        """Write stage ``index``'s snapshot after its ``len(totals)`` epochs."""
+        assert self.checkpoint is not None and self.model is not None
+        self.checkpoint.write(index, name, {
+            "epoch": len(totals), "epochs": epochs, "totals": totals, "epoch_seconds": seconds, "parts": epoch_parts,
+            "extras": self.extras, "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict() if self.optimizer is not None else None,
+            "rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],
+            "generators": [generator.get_state() for generator in self.generators],
+        })
+
+    def _restore(self, index: int, name: str, epochs: int) -> dict[str, Any] | None:
+        """Load stage ``index``'s snapshot into the model, optimiser, random streams and extras,
+        and return it; None (nothing changed) without a usable one."""
+        state = self.checkpoint.read(index, name) if self.checkpoint is not None else None
+        if state is None or state["epochs"] != epochs or len(state["generators"]) != len(self.generators):
+            return None
+        assert self.model is not None
+        self.model.load_state_dict(state["model"])
+        if self.optimizer is not None and state["optimizer"] is not None:
+            self.optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["rng"])
+        if state["cuda_rng"]:
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        for generator, generator_state in zip(self.generators, state["generators"]):
+            generator.set_state(generator_state)
+        self.extras = state["extras"]
+        return state
 
     def timed(self, name: str, fn: Callable[[], _T], *, show: bool = False) -> _T:
         """``fn()``, its seconds appended to ``epoch_seconds[name]`` (a one-off step such as

@@ -185,10 +185,11 @@ def fit_predict(inp: MethodInput) -> MethodOutput:
     autocast(inp.device, inp.precision)  # rejects an unknown precision before any work
     views = [x.to(device=inp.device, dtype=torch.float32) for x in inp.views]
     model = _build_model(inp, cfg)
+    batch_order = torch_generator(inp.seed_for("batches"))
     trainer = Trainer.with_adam(model, inp.progress, lr=cfg.lr, weight_decay=cfg.weight_decay,
-                                batches=shuffled_batches(views[0].shape[0], cfg.batch_size,
-                                                         torch_generator(inp.seed_for("batches")),
-                                                         device=inp.device, drop_last=cfg.drop_last))
+                                batches=shuffled_batches(views[0].shape[0], cfg.batch_size, batch_order,
+                                                         device=inp.device, drop_last=cfg.drop_last),
+                                checkpoint=inp.checkpoint, generators=[batch_order])
 
     def on_batch(batch_parts: Callable[[list[Tensor]], dict[str, Tensor]]) -> Step:
         def step(idx: Tensor) -> dict[str, Tensor]:

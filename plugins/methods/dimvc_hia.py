@@ -275,9 +275,10 @@ def fit_predict(inp: MethodInput) -> MethodOutput:
     model = _build_model(inp, cfg)
     batch_size = effective_batch_size(mask.shape[0], cfg)
     # torch's default Adam (not the fused mvbench.nn.adam): the one the recorded results used.
+    batch_order = torch_generator(inp.seed_for("batches"))
     trainer = Trainer(inp.progress, torch.optim.Adam(model.parameters(), lr=cfg.lr),
-                      shuffled_batches(mask.shape[0], batch_size, torch_generator(inp.seed_for("batches")),
-                                       device=inp.device))
+                      shuffled_batches(mask.shape[0], batch_size, batch_order, device=inp.device),
+                      checkpoint=inp.checkpoint, model=model, generators=[batch_order])
     prototypes: tuple[Tensor, Tensor] | None = None  # full-data prototypes of the epoch, or batch ones
 
     def pretrain_step(idx: Tensor) -> dict[str, Tensor]:

@@ -194,9 +194,11 @@ def train(inp: MethodInput, cfg: Config) -> tuple[GCFAggNet, dict[str, Any]]:
     model = build_model([x.shape[1] for x in xs], cfg).to(inp.device)
     torch.manual_seed(inp.seed_for("dropout"))
     n = xs[0].shape[0]
+    batch_order = torch_generator(inp.seed_for("batches"))
+    # The dropout stream is torch's global generator, which every snapshot also keeps.
     trainer = Trainer.with_adam(model, inp.progress, lr=cfg.lr, weight_decay=cfg.weight_decay,
-                                batches=shuffled_batches(n, cfg.batch_size, torch_generator(inp.seed_for("batches")),
-                                                         device=inp.device))
+                                batches=shuffled_batches(n, cfg.batch_size, batch_order, device=inp.device),
+                                checkpoint=inp.checkpoint, generators=[batch_order])
     batch = min(cfg.batch_size, n)
     masks = ContrastMasks.build(batch, inp.device)  # every training batch has exactly B rows
 

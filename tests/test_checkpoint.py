@@ -1,0 +1,116 @@
+"""Snapshots of long trials (mvbench.checkpoint through mvbench.training.Trainer): a trial
+interrupted mid-stage and run again resumes from its snapshots and ends exactly as the
+uninterrupted trial; snapshots of other code are set aside; a sweep keeps them beside its records."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mvbench import runner, sweep
+from mvbench.checkpoint import TrialCheckpoint
+from mvbench.registry import get_registry
+from mvbench.runner import DatasetCache, Settings, Trial, resolve, run_resolved
+
+from run_helpers import run_trials
+
+TINY_DATA = {"samples": 60, "dims": (6,)}
+# Two stages of 2 and 3 epochs; the fifth epoch overall is the second of the second stage.
+METHODS = {
+    "dimvc-hia": ({"pre_epochs": 2, "epochs": 3, "hidden": (16,), "latent_dim": 8, "low_dim": 8,
+                   "batch_size": 20}, "mcar", {"rate": 0.5}, ["pretrain epoch 2 of 2", "train epoch 1 of 3"]),
+    "gcfaggmvc": ({"pre_epochs": 2, "fine_tune_epochs": 3, "hidden": (16,), "feature_dim": 8, "high_dim": 8,
+                   "ffn_dim": 8, "kmeans_n_init": 2, "batch_size": 20}, "none", {},
+                  ["pretrain epoch 2 of 2", "fine_tune epoch 1 of 3"]),
+    "cvcl": ({"pretrain_epochs": 2, "finetune_epochs": 3, "hidden": (16,), "feature_dim": 8, "head_dim": 8,
+              "batch_size": 20}, "none", {}, ["pretrain epoch 2 of 2", "finetune epoch 1 of 3"]),
+}
+
+
+class InterruptAt:
+    """A progress display that raises ``error`` (an interrupt) at the end of the trial's
+    ``at``-th epoch overall."""
+
+    def __init__(self, at: int, error: type[BaseException] = KeyboardInterrupt) -> None:
+        self.at, self.epochs, self.error = at, 0, error
+
+    def stage(self, name: str, total: int) -> None:
+        pass
+
+    def epoch(self, loss: float | None = None) -> None:
+        self.epochs += 1
+        if self.epochs == self.at:
+            raise self.error
+
+
+def _resolved(method: str):
+    options, missing, missing_options, _ = METHODS[method]
+    return resolve(Trial(method=method, dataset="synthetic", seed=3, missing=missing, method_options=options,
+                         dataset_options=TINY_DATA, missing_options=missing_options), get_registry())
+
+
+def _every_epoch(folder: Path) -> Settings:
+    return Settings(device="cpu", checkpoints=str(folder), checkpoint_every=0.0)
+
+
+def _interrupted(method: str, settings: Settings) -> list[str]:
+    """Run ``method``'s trial until the second epoch of its second stage ends; the snapshot files."""
+    with pytest.raises(KeyboardInterrupt):
+        run_resolved(_resolved(method), settings, DatasetCache(None), progress=InterruptAt(4))
+    return sorted(path.name for path in Path(settings.checkpoints).glob("*/*.pt"))
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_an_interrupted_trial_resumes_and_ends_as_the_uninterrupted_one(method, tmp_path):
+    whole = run_resolved(_resolved(method), Settings(device="cpu"), DatasetCache(None))
+    settings = _every_epoch(tmp_path / "checkpoints")
+    stages = list(whole["extras"]["loss_history"])
+    assert _interrupted(method, settings) == [f"00-{stages[0]}.pt", f"01-{stages[1]}.pt"]
+    resumed = run_resolved(_resolved(method), settings, DatasetCache(None))
+    assert resumed["status"] == "ok", resumed.get("error")
+    assert resumed["labels_sha256"] == whole["labels_sha256"]
+    assert resumed["extras"]["loss_history"] == whole["extras"]["loss_history"]
+    assert [len(resumed["extras"]["epoch_seconds"][stage]) for stage in stages] == [2, 3]
+    assert resumed["resumed"]["from"] == METHODS[method][3]
+    assert resumed["resumed"]["earlier_seconds"] > 0
+    assert resumed["train_time"] > resumed["resumed"]["earlier_seconds"]
+    assert not any((tmp_path / "checkpoints").iterdir())  # the record is written: snapshots deleted
+    assert "resumed" not in whole
+
+
+def test_snapshots_of_other_code_are_set_aside(tmp_path, monkeypatch, capsys):
+    whole = run_resolved(_resolved("cvcl"), Settings(device="cpu"), DatasetCache(None))
+    settings = _every_epoch(tmp_path / "checkpoints")
+    _interrupted("cvcl", settings)
+    versions = runner.versions()
+    monkeypatch.setattr(runner, "versions", lambda: {**versions, "git_commit": "another commit"})
+    again = run_resolved(_resolved("cvcl"), settings, DatasetCache(None))
+    assert "resumed" not in again and again["labels_sha256"] == whole["labels_sha256"]
+    assert capsys.readouterr().out.count("made by other code or hardware; the stage starts over") == 2
+
+
+def test_a_failed_trial_deletes_its_snapshots(tmp_path):
+    settings = _every_epoch(tmp_path / "checkpoints")
+    _interrupted("cvcl", settings)
+    record = run_resolved(_resolved("cvcl"), settings, DatasetCache(None), progress=InterruptAt(5, RuntimeError))
+    assert record["status"] == "failed" and "RuntimeError" in record["error"]
+    assert not any((tmp_path / "checkpoints").iterdir())
+
+
+def test_a_short_stage_writes_no_snapshot(tmp_path):
+    checkpoint = TrialCheckpoint(tmp_path / "k", {"trial_key": "k"}, every=3600.0)
+    assert not checkpoint.due(stage_end=False) and not checkpoint.due(stage_end=True)
+    assert TrialCheckpoint(tmp_path / "k", {"trial_key": "k"}, every=0.0).due(stage_end=True)
+
+
+def test_a_sweep_keeps_snapshots_beside_its_records(tmp_path, monkeypatch):
+    seen = []
+    monkeypatch.setattr(sweep, "run_resolved", lambda resolved, settings, *args, **kwargs: seen.append(
+        settings.checkpoints) or run_resolved(resolved, settings, *args, **kwargs))
+    [record] = run_trials([Trial(method="kmeans", dataset="synthetic", seed=0, dataset_options=TINY_DATA,
+                                 method_options={"n_init": 1})], tmp_path / "out", plugins=())
+    assert record["status"] == "ok"
+    assert seen == [str(tmp_path / "out" / "checkpoints")]
+    assert np.isfinite(record["train_time"])

@@ -25,6 +25,7 @@ import pandas as pd
 import torch
 
 from mvbench import adhoc
+from mvbench.checkpoint import DEFAULT_EVERY
 from mvbench.errors import MvbenchError
 from mvbench.leaderboard import Leaderboard, build, cell_rows, current_versions
 from mvbench.metrics import METRICS
@@ -151,7 +152,8 @@ def run(method: str | None = None, dataset: str = DEFAULT_DATASET, *, seeds: See
         options: Mapping[str, Any] | None = None, dataset_options: Mapping[str, Any] | None = None,
         missing_options: Mapping[str, Any] | None = None, fill: str = "mean", device: str = "auto",
         precision: str = "fp32", out: str | Path, jobs: int | None = None, data_dir: str | None = None,
-        plugins: Sequence[str] = (), save_labels: bool = False) -> pd.DataFrame:
+        plugins: Sequence[str] = (), save_labels: bool = False,
+        checkpoint_every: float = DEFAULT_EVERY) -> pd.DataFrame:
     """``mvbench run``: seeded trials of one method on one dataset, recorded in ``out``
     (trials already recorded ok there are not rerun). Returns one row per trial
     (see :func:`records`). ``options`` are the method's options (``--set``); ``jobs`` > 1 runs
@@ -162,7 +164,8 @@ def run(method: str | None = None, dataset: str = DEFAULT_DATASET, *, seeds: See
     trials = run_trials_for(registry, method=method, dataset=dataset, seeds=_seeds(seeds), missing=missing,
                             rate=rate, view_rates=list(view_rates) if view_rates is not None else None,
                             by_target=_by_target(options, dataset_options, missing_options), fill=fill)
-    settings = Settings(device=device, precision=precision, data_dir=data_dir, save_labels=save_labels)
+    settings = Settings(device=device, precision=precision, data_dir=data_dir, save_labels=save_labels,
+                        checkpoint_every=checkpoint_every)
     run_plan = plan_run(trials, settings, registry, Path(out))
     executor = make_executor(jobs=jobs)
     records_of_run, _ = execute_run(run_plan, lambda pending: run_sweep(
@@ -188,7 +191,8 @@ def prepare_sweep(registry: Registry, suite: str | Path | None = None, *, method
                   seeds: Sequence[int] | None = None, by_target: Mapping[str, Mapping[str, Any]] | None = None,
                   fill: str | None = None, device: str | None = None, precision: str | None = None,
                   data_dir: str | None = None, out: str | Path | None = None, only: Sequence[str] = (),
-                  retry_failed: bool = False, save_labels: bool = False) -> PreparedSweep:
+                  retry_failed: bool = False, save_labels: bool = False,
+                  checkpoint_every: float = DEFAULT_EVERY) -> PreparedSweep:
     """Expand a suite (or an ad-hoc grid), key every trial and mark it done, failed or left
     from the records file. An ad-hoc grid's records go to ``mvbench-results/sweep-HASH``
     unless ``out`` is given (the hash depends on the grid, not its seeds)."""
@@ -208,7 +212,7 @@ def prepare_sweep(registry: Registry, suite: str | Path | None = None, *, method
                                  fill=fill or "mean"), None
         settings = Settings(device=device or "auto", precision=precision or "fp32", data_dir=data_dir)
         results_file = Path(out) / RECORDS_FILE if out else None
-    settings = replace(settings, save_labels=save_labels)
+    settings = replace(settings, save_labels=save_labels, checkpoint_every=checkpoint_every)
     planned = plan(items, registry, settings)
     if results_file is None:
         results_file = Path("mvbench-results") / adhoc_name(planned, registry, settings) / RECORDS_FILE
@@ -225,7 +229,7 @@ def sweep(suite: str | Path | None = None, *, methods: str | Sequence[str] | Non
           fill: str | None = None, device: str | None = None, precision: str | None = None,
           out: str | Path | None = None, only: Sequence[str] = (), retry_failed: bool = False,
           jobs: int | None = None, data_dir: str | None = None, plugins: Sequence[str] = (),
-          save_labels: bool = False) -> pd.DataFrame:
+          save_labels: bool = False, checkpoint_every: float = DEFAULT_EVERY) -> pd.DataFrame:
     """``mvbench sweep``: run what is left of a suite (a name such as ``"ci"`` or a file) or
     of an ad-hoc grid (``methods`` in the selector grammar of :mod:`mvbench.adhoc`, e.g.
     ``"rav[z_normalize=true],kmeans"``). ``jobs`` > 1 runs trials in a local process pool.
@@ -244,7 +248,7 @@ def sweep(suite: str | Path | None = None, *, methods: str | Sequence[str] | Non
         seeds=_seeds(seeds) if seeds is not None else None,
         by_target=_by_target(options, dataset_options, missing_options), fill=fill, device=device,
         precision=precision, data_dir=data_dir, out=out, only=only, retry_failed=retry_failed,
-        save_labels=save_labels)
+        save_labels=save_labels, checkpoint_every=checkpoint_every)
     if prepared.pending:
         run_sweep(prepared.pending, prepared.settings, tuple(plugins), make_executor(jobs=jobs),
                   prepared.results_file, suite=prepared.name)

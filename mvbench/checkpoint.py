@@ -50,7 +50,8 @@ class TrialCheckpoint:
 
     @property
     def earlier_seconds(self) -> float:
-        """Training seconds that the processes before this one spent on the restored snapshots."""
+        """Training seconds the processes before this one had spent when they wrote the last
+        snapshot restored."""
         return self._offset
 
     def seconds(self) -> float:
@@ -88,7 +89,9 @@ class TrialCheckpoint:
         if state.get("fingerprint") != self.fingerprint:
             print(f"checkpoint {path} was made by other code or hardware; the stage starts over", flush=True)
             return None
-        self._offset = state["seconds"] - (time.perf_counter() - self._start)
+        # This process's seconds so far went to replaying what the snapshot holds: small, and
+        # counted on top, so that the total never falls below the earlier processes' own.
+        self._offset = state["seconds"]
         self._last_write = time.perf_counter()
         self.resumed.append(f"{stage} epoch {state['epoch']} of {state['epochs']}")
         return state

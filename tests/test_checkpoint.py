@@ -114,3 +114,15 @@ def test_a_sweep_keeps_snapshots_beside_its_records(tmp_path, monkeypatch):
     assert record["status"] == "ok"
     assert seen == [str(tmp_path / "out" / "checkpoints")]
     assert np.isfinite(record["train_time"])
+
+
+def test_the_command_line_sets_the_interval(cli, tmp_path, monkeypatch):
+    seen = []
+    monkeypatch.setattr(sweep, "run_resolved", lambda resolved, settings, *args, **kwargs: seen.append(
+        (settings.checkpoints, settings.checkpoint_every)) or run_resolved(resolved, settings, *args, **kwargs))
+    code, _, err = cli("run", "-m", "kmeans", "-d", "synthetic", "--seeds", "1", "--set", "dataset.samples=60",
+                       "--checkpoint-every", "0.5", "--out", str(tmp_path / "out"), "-q")
+    assert code == 0, err
+    assert seen == [(str(tmp_path / "out" / "checkpoints"), 30.0)]
+    code, _, err = cli("sweep", "ci", "--checkpoint-every", "-1", "--dry-run")
+    assert code == 2 and err.strip() == "error: --checkpoint-every -1 must be a number of minutes >= 0 (0: every epoch)"

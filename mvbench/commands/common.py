@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from mvbench.checkpoint import DEFAULT_EVERY
 from mvbench.commands import SUBCOMMANDS
 from mvbench.errors import MvbenchError
 from mvbench.missing import FILL_STRATEGIES
@@ -49,6 +50,17 @@ def add_trial_arguments(parser: argparse.ArgumentParser) -> None:
                         help="store each trial's predicted labels (and the final features of a method "
                              "that returns them) as .npy files in labels/ beside the records; the "
                              "record names them (see mvbench plot)")
+    parser.add_argument("--checkpoint-every", type=float, default=DEFAULT_EVERY / 60, metavar="MINUTES",
+                        help="snapshot a long trial of a method that takes snapshots every MINUTES of "
+                             "training (0: every epoch), in checkpoints/ beside the records; run again "
+                             "to resume an interrupted trial from it (default 10)")
+
+
+def checkpoint_seconds(minutes: float) -> float:
+    """``--checkpoint-every`` in seconds."""
+    if not minutes >= 0:
+        raise MvbenchError(f"--checkpoint-every {minutes:g} must be a number of minutes >= 0 (0: every epoch)")
+    return minutes * 60
 
 
 def parse_seeds(text: str) -> list[int]:

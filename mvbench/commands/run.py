@@ -23,8 +23,8 @@ from mvbench.metrics import METRICS
 from mvbench.registry import Registry
 from mvbench.results import RECORDS_FILE, aggregate
 from mvbench.runner import Settings, Trial
-from mvbench.commands.common import (add_command, add_trial_arguments, default_out_dir, first_line, parse_seeds,
-                                     parse_settings, registry_from, traceback_hint)
+from mvbench.commands.common import (add_command, add_trial_arguments, checkpoint_seconds, default_out_dir,
+                                     first_line, parse_seeds, parse_settings, registry_from, traceback_hint)
 from mvbench.commands.sweep import run_with_display
 
 
@@ -61,7 +61,7 @@ def handle(args: argparse.Namespace) -> int:
                             by_target=parse_settings(args.settings), fill=args.fill)
     out_dir = Path(args.out) if args.out else default_out_dir("run")
     settings = Settings(device=args.device, precision=args.precision, data_dir=args.data_dir,
-                        save_labels=args.save_labels)
+                        save_labels=args.save_labels, checkpoint_every=checkpoint_seconds(args.checkpoint_every))
     run_plan = plan_run(trials, settings, registry, out_dir)
     note = missing_note(registry, trials[0], explicit=args.missing is not None)
     if note:

@@ -29,8 +29,8 @@ from mvbench.results import options_label
 from mvbench.runner import ResolvedTrial, Settings
 from mvbench.sweep import DONE, FAILED, LEFT, Executor, PlannedTrial, run_sweep
 from mvbench.executors import add_parallel_arguments, executor_from_args
-from mvbench.commands.common import (add_trial_arguments, first_line, parse_seeds, parse_settings, registry_from,
-                                     traceback_hint)
+from mvbench.commands.common import (add_trial_arguments, checkpoint_seconds, first_line, parse_seeds,
+                                     parse_settings, registry_from, traceback_hint)
 
 ProgressFactory = Callable[[ResolvedTrial], RichTrialProgress]
 
@@ -99,7 +99,7 @@ def handle(args: argparse.Namespace) -> int:
         rates=_rates(args.rates), seeds=parse_seeds(args.seeds) if args.seeds else None,
         by_target=parse_settings(args.settings), fill=args.fill, device=args.device, precision=args.precision,
         data_dir=args.data_dir, out=args.out, only=args.only, retry_failed=args.retry_failed,
-        save_labels=args.save_labels)
+        save_labels=args.save_labels, checkpoint_every=checkpoint_seconds(args.checkpoint_every))
     name, planned, pending = prepared.name, prepared.planned, prepared.pending
     settings, results_file = prepared.settings, prepared.results_file
     if args.dry_run:

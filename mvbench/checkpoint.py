@@ -20,12 +20,13 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import torch
 
-__all__ = ["CHECKPOINTS_FOLDER", "DEFAULT_EVERY", "TrialCheckpoint"]
+__all__ = ["CHECKPOINTS_FOLDER", "DEFAULT_EVERY", "TrialCheckpoint", "with_snapshots"]
 
 CHECKPOINTS_FOLDER = "checkpoints"
 """The folder of snapshots a sweep keeps beside its records file."""
@@ -102,3 +103,8 @@ class TrialCheckpoint:
 
     def _path(self, index: int, stage: str) -> Path:
         return self.folder / f"{index:02d}-{stage}.pt"
+
+
+def with_snapshots(folder: Path, keys: Iterable[str]) -> list[str]:
+    """The ``keys`` that have a snapshot in ``folder`` (a sweep's checkpoints folder)."""
+    return [key for key in keys if any((folder / key).glob("*.pt"))]

@@ -93,8 +93,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         err_console.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         return 2
     except KeyboardInterrupt:
-        err_console.print("[yellow]interrupted:[/] finished trials are kept in the results file",
-                          highlight=False)
+        err_console.print("[yellow]interrupted:[/] finished trials are kept in the results file; a long "
+                          "trial that took snapshots resumes from them when the same command runs again",
+                          highlight=False, soft_wrap=True)
         return 130
     except OSError as exc:
         if exc.filename is None:

@@ -126,3 +126,18 @@ def test_the_command_line_sets_the_interval(cli, tmp_path, monkeypatch):
     assert seen == [(str(tmp_path / "out" / "checkpoints"), 30.0)]
     code, _, err = cli("sweep", "ci", "--checkpoint-every", "-1", "--dry-run")
     assert code == 2 and err.strip() == "error: --checkpoint-every -1 must be a number of minutes >= 0 (0: every epoch)"
+
+
+def test_a_dry_run_counts_the_trials_that_resume_from_snapshots(cli, tmp_path):
+    from mvbench.api import prepare_sweep
+
+    out = tmp_path / "out"
+    flags = ["--method", "kmeans", "--dataset", "synthetic", "--seeds", "2", "--out", str(out), "--dry-run"]
+    code, before, _ = cli("sweep", *flags)
+    assert code == 0 and "snapshots" not in before
+    prepared = prepare_sweep(get_registry(), methods="kmeans", datasets=["synthetic"], seeds=[0, 1], out=out)
+    snapshot = out / "checkpoints" / prepared.pending[1].key / "00-train.pt"
+    snapshot.parent.mkdir(parents=True)
+    snapshot.write_bytes(b"")
+    code, after, _ = cli("sweep", *flags)
+    assert code == 0 and f"1 of the trials to run resume from their snapshots in {out / 'checkpoints'}" in after

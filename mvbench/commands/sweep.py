@@ -18,6 +18,7 @@ from rich.table import Table
 
 from mvbench.commands.common import add_command
 from mvbench.api import prepare_sweep
+from mvbench.checkpoint import CHECKPOINTS_FOLDER, with_snapshots
 from mvbench.claims import held_by_others
 from mvbench.console import console
 from mvbench.device import hardware_name, resolve_device
@@ -110,6 +111,11 @@ def handle(args: argparse.Namespace) -> int:
             verb = "is" if len(running) == 1 else "are"
             console.print(f"{len(running)} of the trials to run {verb} running now in another process "
                           f"(a sweep running alongside does not start them)", highlight=False)
+        checkpoints = results_file.parent / CHECKPOINTS_FOLDER
+        resuming = with_snapshots(checkpoints, [p.key for p in pending if p.key not in running])
+        if resuming:
+            console.print(f"{len(resuming)} of the trials to run resume from their snapshots in {checkpoints}",
+                          highlight=False, soft_wrap=True)
         if pending:
             _, estimate_line = estimate(pending, registry, settings, results_file)
             console.print(estimate_line(1), highlight=False, markup=False, soft_wrap=True)
@@ -123,7 +129,7 @@ def handle(args: argparse.Namespace) -> int:
                                    make_executor=lambda factory: executor_from_args(args, factory))
     except KeyboardInterrupt:
         console.print(f"[yellow]stopped:[/] finished trials are in {results_file}; rerun the same "
-                      f"command to resume", highlight=False)
+                      f"command to resume (a long trial that took snapshots resumes from them)", highlight=False)
         return 130  # the shell's code for Ctrl-C; raising would add the CLI's generic second line
     failed = [r for r in records if r["status"] != "ok"]
     console.print(f"ran {len(records)} trials: {len(records) - len(failed)} ok, {len(failed)} failed; "

@@ -9,14 +9,17 @@ checks run ``fit_predict`` on a small seeded three-view dataset with the method'
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pluggy
 import torch
 
+from mvbench.checkpoint import TrialCheckpoint
 from mvbench.errors import MvbenchError
 from mvbench.options import resolve_options
 from mvbench.progress import QuietProgress
@@ -64,6 +67,29 @@ def _fit(spec: MethodSpec, views: list[np.ndarray], mask: np.ndarray, seed: int,
         progress=QuietProgress(), dataset_name="mvbench-check"))
 
 
+class _EpochCounter(QuietProgress):
+    """Counts the epochs a trial trains; raises KeyboardInterrupt at the end of epoch ``stop``."""
+
+    def __init__(self, stop: int | None = None) -> None:
+        self.epochs, self.stop = 0, stop
+
+    def epoch(self, loss: float | None = None) -> None:
+        self.epochs += 1
+        if self.epochs == self.stop:
+            raise KeyboardInterrupt
+
+
+def _fit_with_snapshots(spec: MethodSpec, views: list[np.ndarray], mask: np.ndarray, options: Mapping[str, Any],
+                        folder: Path, progress: _EpochCounter) -> tuple[MethodOutput, TrialCheckpoint]:
+    """``_fit`` with a snapshot after every epoch in ``folder``."""
+    checkpoint = TrialCheckpoint(folder, {"check": spec.name}, every=0.0)
+    output = spec.fit_predict(MethodInput(
+        views=[torch.as_tensor(x) for x in views], mask=torch.as_tensor(mask), n_clusters=N_CLUSTERS,
+        options=options, seed=0, device=torch.device("cpu"), precision="fp32", progress=progress,
+        dataset_name="mvbench-check", checkpoint=checkpoint))
+    return output, checkpoint
+
+
 def _runner_labels(spec: MethodSpec, options: Mapping[str, Any], relabel: bool) -> str:
     """The labels hash of one seeded trial through the runner on the tiny dataset, its truth
     optionally permuted."""
@@ -107,6 +133,8 @@ def _attempt(plugin: str, name: str, run: Callable[[], str]) -> CheckResult:
         return CheckResult(plugin, name, False, str(exc))
     except Exception as exc:  # the point of the check: report, do not crash
         return CheckResult(plugin, name, False, f"raised {type(exc).__name__}: {exc}")
+    if problem.startswith("skipped: "):
+        return CheckResult(plugin, name, True, problem.removeprefix("skipped: "), skipped=True)
     return CheckResult(plugin, name, not problem, problem)
 
 
@@ -176,6 +204,35 @@ def check_method(spec: MethodSpec, options: Mapping[str, Any] | None = None) -> 
         return ""
 
     yield _attempt(name, "predictions do not depend on the ground truth", no_labels)
+
+    def resumes() -> str:
+        if "out" not in first:
+            return "skipped: the first run failed"
+        with tempfile.TemporaryDirectory() as folder:
+            counter = _EpochCounter()
+            whole, _ = _fit_with_snapshots(spec, data.views, mask, resolved, Path(folder) / "whole", counter)
+            if not any((Path(folder) / "whole").glob("*.pt")):
+                return "skipped: takes no snapshots (its Trainer is not given inp.checkpoint)"
+            if counter.epochs < 2:
+                return "skipped: the smoke options train fewer than two epochs"
+            try:  # interrupted at the end of the last epoch: after the snapshot of the one before
+                _fit_with_snapshots(spec, data.views, mask, resolved, Path(folder) / "cut",
+                                    _EpochCounter(stop=counter.epochs))
+            except KeyboardInterrupt:
+                pass
+            resumed, checkpoint = _fit_with_snapshots(spec, data.views, mask, resolved, Path(folder) / "cut",
+                                                      _EpochCounter())
+        if not checkpoint.resumed:
+            return "an interrupted trial did not resume from its snapshots"
+        if (not np.array_equal(np.asarray(resumed.labels), np.asarray(whole.labels))
+                or resumed.extras.get("loss_history") != whole.extras.get("loss_history")):
+            return ("a trial resumed from its snapshots gave other labels or losses than the uninterrupted one; give the "
+                    "Trainer every generator the training draws from, and keep no training state outside the "
+                    "model, the optimiser and those generators")
+        return ""
+
+    yield _attempt(name, "an interrupted trial resumes to the same labels and losses (if it takes snapshots)",
+                   resumes)
     if spec.handles_missing:
         holes = _mask()
 
@@ -249,8 +306,6 @@ def check_dataset(spec: DatasetSpec, data_dir: str) -> Iterator[CheckResult]:
         return ""
 
     result = _attempt(name, "loads: float32 views, labels 0..K-1, facts as summarised", load)
-    if result.message.startswith("skipped:"):
-        result = replace(result, ok=True, skipped=True, message=result.message.removeprefix("skipped: "))
     yield result
 
 

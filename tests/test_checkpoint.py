@@ -141,3 +141,34 @@ def test_a_dry_run_counts_the_trials_that_resume_from_snapshots(cli, tmp_path):
     snapshot.write_bytes(b"")
     code, after, _ = cli("sweep", *flags)
     assert code == 0 and f"1 of the trials to run resume from their snapshots in {out / 'checkpoints'}" in after
+
+
+def _leaky_fit(inp):
+    """A method that takes snapshots but keeps its batch order's generator from the Trainer."""
+    import torch
+    from mvbench.nn import torch_generator
+    from mvbench.specs import MethodOutput
+    from mvbench.training import Trainer, shuffled_batches
+
+    x = inp.views[0]
+    torch.manual_seed(inp.seed_for("init"))
+    model = torch.nn.Linear(x.shape[1], inp.n_clusters)
+    order = torch_generator(inp.seed_for("batches"))
+    trainer = Trainer.with_adam(model, inp.progress, lr=0.1, batches=shuffled_batches(x.shape[0], 7, order, device="cpu"),
+                                checkpoint=inp.checkpoint)  # generators=[order] left out
+    step = lambda idx: {"total": model(x[idx]).logsumexp(dim=1).mean() + model(x[idx])[:, 0].pow(2).mean()}
+    trainer.run_stage("a", 2, step)
+    trainer.run_stage("b", 2, step)
+    return MethodOutput(labels=model(x).argmax(dim=1).numpy(), extras=trainer.extras)
+
+
+def test_mvbench_check_catches_state_kept_from_the_snapshots():
+    from mvbench.conformance import check_method
+    from mvbench.specs import MethodSpec
+
+    results = {r.check: r for r in check_method(MethodSpec(name="leaky", fit_predict=_leaky_fit,
+                                                           description="test: leaks a generator"))}
+    result = results["an interrupted trial resumes to the same labels and losses (if it takes snapshots)"]
+    assert not result.ok and "give the Trainer every generator" in result.message
+    cvcl = {r.check: r for r in check_method(get_registry().method("cvcl"))}
+    assert cvcl["an interrupted trial resumes to the same labels and losses (if it takes snapshots)"].ok

@@ -108,3 +108,8 @@ def test_a_seed_held_elsewhere_waits_until_the_others_are_done(quality, trained,
     assert [r["seed"] for r in records] == [0, 1, 2] and records[0]["trial_key"] == held
     assert capsys.readouterr().out.count("running in another process") == 1
     assert [c["pid"] for c in _claims(out)] == [os.getppid()]  # never claimed by us
+
+
+def test_snapshots_of_long_seeds_go_beside_the_records(quality, tmp_path):
+    assert _checker(quality, tmp_path / "trials.jsonl").settings.checkpoints == str(tmp_path / "checkpoints")
+    assert _checker(quality, None).settings.checkpoints is None

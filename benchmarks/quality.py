@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from mvbench.checkpoint import CHECKPOINTS_FOLDER
+from mvbench.checkpoint import snapshots_beside
 from mvbench.claims import claim_one, release
 from mvbench.device import PRECISIONS, check_precision, resolve_device
 from mvbench.options import split_assignment
@@ -90,7 +90,7 @@ class Quality:
         # Snapshots of long seeds go beside --out, as a sweep's beside its records: rerun, an
         # interrupted seed resumes from them.
         self.settings = Settings(device=device, precision=args.precision,
-                                 checkpoints=str(args.out.parent / CHECKPOINTS_FOLDER) if args.out else None)
+                                 checkpoints=str(snapshots_beside(args.out)) if args.out else None)
         # Keyed as mvbench.sweep.plan keys a suite's trials, so the keys of both agree.
         self.device = resolve_device(device)
         self.precision = check_precision(args.precision, self.device)

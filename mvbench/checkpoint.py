@@ -26,10 +26,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["CHECKPOINTS_FOLDER", "DEFAULT_EVERY", "TrialCheckpoint", "with_snapshots"]
-
-CHECKPOINTS_FOLDER = "checkpoints"
-"""The folder of snapshots a sweep keeps beside its records file."""
+__all__ = ["DEFAULT_EVERY", "TrialCheckpoint", "snapshots_beside", "with_snapshots"]
 
 DEFAULT_EVERY = 600.0
 """Seconds of training between two snapshots of a stage: at most that much is redone."""
@@ -103,6 +100,12 @@ class TrialCheckpoint:
 
     def _path(self, index: int, stage: str) -> Path:
         return self.folder / f"{index:02d}-{stage}.pt"
+
+
+def snapshots_beside(records: Path) -> Path:
+    """The folder of snapshots kept beside the records file ``records`` (a sweep's, a run's or a
+    quality script's ``--out``)."""
+    return records.parent / "checkpoints"
 
 
 def with_snapshots(folder: Path, keys: Iterable[str]) -> list[str]:

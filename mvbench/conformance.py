@@ -24,7 +24,7 @@ from mvbench.errors import MvbenchError
 from mvbench.options import resolve_options
 from mvbench.progress import QuietProgress
 from mvbench.registry import Registry, get_registry
-from mvbench.specs import Dataset, DatasetSpec, MethodInput, MethodOutput, MethodSpec, MissingnessSpec
+from mvbench.specs import Dataset, DatasetSpec, MethodInput, MethodOutput, MethodSpec, MissingnessSpec, Progress
 
 N_SAMPLES, N_CLUSTERS, DIMS = 60, 3, (5, 4, 6)
 
@@ -59,12 +59,12 @@ def _mask(seed: int = 0) -> np.ndarray:
     return mask
 
 
-def _fit(spec: MethodSpec, views: list[np.ndarray], mask: np.ndarray, seed: int,
-         options: Mapping[str, Any]) -> MethodOutput:
+def _fit(spec: MethodSpec, views: list[np.ndarray], mask: np.ndarray, seed: int, options: Mapping[str, Any],
+         progress: Progress | None = None, checkpoint: TrialCheckpoint | None = None) -> MethodOutput:
     return spec.fit_predict(MethodInput(
         views=[torch.as_tensor(x) for x in views], mask=torch.as_tensor(mask), n_clusters=N_CLUSTERS,
         options=options, seed=seed, device=torch.device("cpu"), precision="fp32",
-        progress=QuietProgress(), dataset_name="mvbench-check"))
+        progress=progress or QuietProgress(), dataset_name="mvbench-check", checkpoint=checkpoint))
 
 
 class _EpochCounter(QuietProgress):
@@ -81,13 +81,9 @@ class _EpochCounter(QuietProgress):
 
 def _fit_with_snapshots(spec: MethodSpec, views: list[np.ndarray], mask: np.ndarray, options: Mapping[str, Any],
                         folder: Path, progress: _EpochCounter) -> tuple[MethodOutput, TrialCheckpoint]:
-    """``_fit`` with a snapshot after every epoch in ``folder``."""
+    """``_fit`` with seed 0 and a snapshot after every epoch in ``folder``."""
     checkpoint = TrialCheckpoint(folder, {"check": spec.name}, every=0.0)
-    output = spec.fit_predict(MethodInput(
-        views=[torch.as_tensor(x) for x in views], mask=torch.as_tensor(mask), n_clusters=N_CLUSTERS,
-        options=options, seed=0, device=torch.device("cpu"), precision="fp32", progress=progress,
-        dataset_name="mvbench-check", checkpoint=checkpoint))
-    return output, checkpoint
+    return _fit(spec, views, mask, 0, options, progress, checkpoint), checkpoint
 
 
 def _runner_labels(spec: MethodSpec, options: Mapping[str, Any], relabel: bool) -> str:

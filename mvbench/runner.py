@@ -255,16 +255,14 @@ def base_record(resolved: ResolvedTrial, device: torch.device, precision: str) -
     }
 
 
-def trial_checkpoint(resolved: ResolvedTrial, settings: Settings, device: torch.device,
-                     precision: str) -> TrialCheckpoint | None:
-    """The trial's snapshots under ``settings.checkpoints``, usable only by the same trial, code,
-    torch and hardware (threads included: CPU reductions depend on them)."""
+def trial_checkpoint(record: dict[str, Any], settings: Settings) -> TrialCheckpoint | None:
+    """The snapshots under ``settings.checkpoints`` of the trial ``record`` describes, usable only
+    by the same trial, code, torch and hardware (threads included: CPU reductions depend on them)."""
     if settings.checkpoints is None:
         return None
-    key = resolved.key(device, precision)
-    fingerprint = {"trial_key": key, "git_commit": versions()["git_commit"], "torch": str(torch.__version__),
-                   "device_name": device_name(device)}
-    return TrialCheckpoint(Path(settings.checkpoints) / key, fingerprint, settings.checkpoint_every)
+    fingerprint = {"trial_key": record["trial_key"], "git_commit": record["versions"]["git_commit"],
+                   "torch": str(record["versions"]["torch"]), "device_name": record["device_name"]}
+    return TrialCheckpoint(Path(settings.checkpoints) / record["trial_key"], fingerprint, settings.checkpoint_every)
 
 
 def run_resolved(resolved: ResolvedTrial, settings: Settings, cache: DatasetCache,
@@ -300,7 +298,7 @@ def run_resolved(resolved: ResolvedTrial, settings: Settings, cache: DatasetCach
         views = (blank_missing(scaled, mask) if method.handles_missing
                  else fill_missing(scaled, mask, trial.fill))
         seed_everything(trial.seed)
-        checkpoint = trial_checkpoint(resolved, settings, device, precision)
+        checkpoint = trial_checkpoint(record, settings)
         if device.type == "cuda":
             # A reused worker process still caches the previous trial's blocks: release them so
             # that the peak reserved memory is this trial's own.

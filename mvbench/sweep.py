@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 import torch
 
-from mvbench.checkpoint import CHECKPOINTS_FOLDER
+from mvbench.checkpoint import snapshots_beside
 from mvbench.claims import claim_one, held_by_others, release
 from mvbench.device import check_precision, resolve_device
 from mvbench.errors import MvbenchError
@@ -203,7 +203,7 @@ def run_sweep(planned: Sequence[PlannedTrial], settings: Settings, plugins: Sequ
     results_file.parent.mkdir(parents=True, exist_ok=True)  # a bad --out fails before any trial
     if settings.checkpoints is None:
         # An interrupted long trial resumes from its snapshots here when the sweep is run again.
-        settings = replace(settings, checkpoints=str(results_file.parent / CHECKPOINTS_FOLDER))
+        settings = replace(settings, checkpoints=str(snapshots_beside(results_file)))
     # A trial planned as left had no record; one planned as failed (--retry-failed) had these.
     failures_at_start = Counter(r.get("trial_key") for r in read_records(results_file))
     before = {p.key: failures_at_start[p.key] if p.state == FAILED else 0 for p in planned}

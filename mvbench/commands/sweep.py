@@ -18,7 +18,7 @@ from rich.table import Table
 
 from mvbench.commands.common import add_command
 from mvbench.api import prepare_sweep
-from mvbench.checkpoint import CHECKPOINTS_FOLDER, with_snapshots
+from mvbench.checkpoint import snapshots_beside, with_snapshots
 from mvbench.claims import held_by_others
 from mvbench.console import console
 from mvbench.device import hardware_name, resolve_device
@@ -111,7 +111,7 @@ def handle(args: argparse.Namespace) -> int:
             verb = "is" if len(running) == 1 else "are"
             console.print(f"{len(running)} of the trials to run {verb} running now in another process "
                           f"(a sweep running alongside does not start them)", highlight=False)
-        checkpoints = results_file.parent / CHECKPOINTS_FOLDER
+        checkpoints = snapshots_beside(results_file)
         resuming = with_snapshots(checkpoints, [p.key for p in pending if p.key not in running])
         if resuming:
             console.print(f"{len(resuming)} of the trials to run resume from their snapshots in {checkpoints}",

@@ -73,9 +73,9 @@ class TrialCheckpoint:
         os.replace(partial, path)
         self._last_write = time.perf_counter()
 
-    def read(self, index: int, stage: str) -> dict[str, Any] | None:
-        """Stage ``index``'s snapshot if one was made by this trial's fingerprint; the training
-        seconds count on from it."""
+    def read(self, index: int, stage: str, *, epochs: int, generators: int) -> dict[str, Any] | None:
+        """Stage ``index``'s snapshot if one was made by this trial's fingerprint for a stage of
+        ``epochs`` epochs and ``generators`` random streams; the training seconds count on from it."""
         path = self._path(index, stage)
         if not path.exists():
             return None
@@ -86,6 +86,10 @@ class TrialCheckpoint:
             return None
         if state.get("fingerprint") != self.fingerprint:
             print(f"checkpoint {path} was made by other code or hardware; the stage starts over", flush=True)
+            return None
+        if state["epochs"] != epochs or len(state["generators"]) != generators:
+            print(f"checkpoint {path} was made for a stage of {state['epochs']} epochs and "
+                  f"{len(state['generators'])} random streams; the stage starts over", flush=True)
             return None
         # This process's seconds so far went to replaying what the snapshot holds: small, and
         # counted on top, so that the total never falls below the earlier processes' own.

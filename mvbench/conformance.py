@@ -22,7 +22,7 @@ import torch
 from mvbench.checkpoint import TrialCheckpoint
 from mvbench.errors import MvbenchError
 from mvbench.options import resolve_options
-from mvbench.progress import QuietProgress
+from mvbench.progress import InterruptingProgress, QuietProgress
 from mvbench.registry import Registry, get_registry
 from mvbench.specs import Dataset, DatasetSpec, MethodInput, MethodOutput, MethodSpec, MissingnessSpec, Progress
 
@@ -67,20 +67,8 @@ def _fit(spec: MethodSpec, views: list[np.ndarray], mask: np.ndarray, seed: int,
         progress=progress or QuietProgress(), dataset_name="mvbench-check", checkpoint=checkpoint))
 
 
-class _EpochCounter(QuietProgress):
-    """Counts the epochs a trial trains; raises KeyboardInterrupt at the end of epoch ``stop``."""
-
-    def __init__(self, stop: int | None = None) -> None:
-        self.epochs, self.stop = 0, stop
-
-    def epoch(self, loss: float | None = None) -> None:
-        self.epochs += 1
-        if self.epochs == self.stop:
-            raise KeyboardInterrupt
-
-
 def _fit_with_snapshots(spec: MethodSpec, views: list[np.ndarray], mask: np.ndarray, options: Mapping[str, Any],
-                        folder: Path, progress: _EpochCounter) -> tuple[MethodOutput, TrialCheckpoint]:
+                        folder: Path, progress: InterruptingProgress) -> tuple[MethodOutput, TrialCheckpoint]:
     """``_fit`` with seed 0 and a snapshot after every epoch in ``folder``."""
     checkpoint = TrialCheckpoint(folder, {"check": spec.name}, every=0.0)
     return _fit(spec, views, mask, 0, options, progress, checkpoint), checkpoint
@@ -205,7 +193,7 @@ def check_method(spec: MethodSpec, options: Mapping[str, Any] | None = None) -> 
         if "out" not in first:
             return "skipped: the first run failed"
         with tempfile.TemporaryDirectory() as folder:
-            counter = _EpochCounter()
+            counter = InterruptingProgress()
             whole, _ = _fit_with_snapshots(spec, data.views, mask, resolved, Path(folder) / "whole", counter)
             if not any((Path(folder) / "whole").glob("*.pt")):
                 return "skipped: takes no snapshots (its Trainer is not given inp.checkpoint)"
@@ -213,11 +201,11 @@ def check_method(spec: MethodSpec, options: Mapping[str, Any] | None = None) -> 
                 return "skipped: the smoke options train fewer than two epochs"
             try:  # interrupted at the end of the last epoch: after the snapshot of the one before
                 _fit_with_snapshots(spec, data.views, mask, resolved, Path(folder) / "cut",
-                                    _EpochCounter(stop=counter.epochs))
+                                    InterruptingProgress(stop=counter.epochs))
             except KeyboardInterrupt:
                 pass
             resumed, checkpoint = _fit_with_snapshots(spec, data.views, mask, resolved, Path(folder) / "cut",
-                                                      _EpochCounter())
+                                                      InterruptingProgress())
         if not checkpoint.resumed:
             return "an interrupted trial did not resume from its snapshots"
         if (not np.array_equal(np.asarray(resumed.labels), np.asarray(whole.labels))

@@ -30,6 +30,21 @@ class QuietProgress:
                 f"method's learning rate (--set lr=...)")
 
 
+class InterruptingProgress(QuietProgress):
+    """A silent reporter that counts the epochs trained over all stages and raises ``error`` at
+    the end of epoch ``stop``: an interrupt at a known point, to check that a trial resumes."""
+
+    def __init__(self, stop: int | None = None, error: type[BaseException] = KeyboardInterrupt) -> None:
+        super().__init__()
+        self.epochs, self.stop, self.error = 0, stop, error
+
+    def epoch(self, loss: float | None = None) -> None:
+        super().epoch(loss)
+        self.epochs += 1
+        if self.epochs == self.stop:
+            raise self.error
+
+
 class RichTrialProgress(QuietProgress):
     """Shows the epochs of the current stage as a bar under the trials bar."""
 

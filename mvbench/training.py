@@ -129,8 +129,10 @@ class Trainer:
     def _restore(self, index: int, name: str, epochs: int) -> dict[str, Any] | None:
         """Load stage ``index``'s snapshot into the model, optimiser, random streams and extras,
         and return it; None (nothing changed) without a usable one."""
-        state = self.checkpoint.read(index, name) if self.checkpoint is not None else None
-        if state is None or state["epochs"] != epochs or len(state["generators"]) != len(self.generators):
+        if self.checkpoint is None:
+            return None
+        state = self.checkpoint.read(index, name, epochs=epochs, generators=len(self.generators))
+        if state is None:
             return None
         assert self.model is not None
         self.model.load_state_dict(state["model"])

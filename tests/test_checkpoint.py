@@ -11,6 +11,7 @@ import pytest
 
 from mvbench import runner, sweep
 from mvbench.checkpoint import TrialCheckpoint
+from mvbench.progress import InterruptingProgress
 from mvbench.registry import get_registry
 from mvbench.runner import DatasetCache, Settings, Trial, resolve, run_resolved
 
@@ -29,22 +30,6 @@ METHODS = {
 }
 
 
-class InterruptAt:
-    """A progress display that raises ``error`` (an interrupt) at the end of the trial's
-    ``at``-th epoch overall."""
-
-    def __init__(self, at: int, error: type[BaseException] = KeyboardInterrupt) -> None:
-        self.at, self.epochs, self.error = at, 0, error
-
-    def stage(self, name: str, total: int) -> None:
-        pass
-
-    def epoch(self, loss: float | None = None) -> None:
-        self.epochs += 1
-        if self.epochs == self.at:
-            raise self.error
-
-
 def _resolved(method: str):
     options, missing, missing_options, _ = METHODS[method]
     return resolve(Trial(method=method, dataset="synthetic", seed=3, missing=missing, method_options=options,
@@ -58,7 +43,7 @@ def _every_epoch(folder: Path) -> Settings:
 def _interrupted(method: str, settings: Settings) -> list[str]:
     """Run ``method``'s trial until the second epoch of its second stage ends; the snapshot files."""
     with pytest.raises(KeyboardInterrupt):
-        run_resolved(_resolved(method), settings, DatasetCache(None), progress=InterruptAt(4))
+        run_resolved(_resolved(method), settings, DatasetCache(None), progress=InterruptingProgress(4))
     return sorted(path.name for path in Path(settings.checkpoints).glob("*/*.pt"))
 
 
@@ -91,10 +76,23 @@ def test_snapshots_of_other_code_are_set_aside(tmp_path, monkeypatch, capsys):
     assert capsys.readouterr().out.count("made by other code or hardware; the stage starts over") == 2
 
 
+def test_a_snapshot_of_another_stage_length_is_set_aside_and_not_counted_as_resumed(tmp_path, capsys):
+    written = TrialCheckpoint(tmp_path, {"trial": "k"}, every=0.0)
+    written.write(0, "train", {"epoch": 2, "epochs": 3, "generators": []})
+    again = TrialCheckpoint(tmp_path, {"trial": "k"})
+    assert again.read(0, "train", epochs=4, generators=0) is None
+    assert again.read(0, "train", epochs=3, generators=1) is None
+    assert again.resumed == [] and again.earlier_seconds == 0.0
+    assert capsys.readouterr().out.count("was made for a stage of 3 epochs and 0 random streams") == 2
+    assert again.read(0, "train", epochs=3, generators=0)["epoch"] == 2
+    assert again.resumed == ["train epoch 2 of 3"]
+
+
 def test_a_failed_trial_deletes_its_snapshots(tmp_path):
     settings = _every_epoch(tmp_path / "checkpoints")
     _interrupted("cvcl", settings)
-    record = run_resolved(_resolved("cvcl"), settings, DatasetCache(None), progress=InterruptAt(5, RuntimeError))
+    failing = InterruptingProgress(5, RuntimeError)
+    record = run_resolved(_resolved("cvcl"), settings, DatasetCache(None), progress=failing)
     assert record["status"] == "failed" and "RuntimeError" in record["error"]
     assert not any((tmp_path / "checkpoints").iterdir())
 

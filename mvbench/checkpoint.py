@@ -21,12 +21,13 @@ import os
 import shutil
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-__all__ = ["DEFAULT_EVERY", "TrialCheckpoint", "snapshots_beside", "with_snapshots"]
+__all__ = ["DEFAULT_EVERY", "SnapshotInfo", "TrialCheckpoint", "latest_snapshot", "snapshots_beside", "snapshots_of"]
 
 DEFAULT_EVERY = 600.0
 """Seconds of training between two snapshots of a stage: at most that much is redone."""
@@ -112,6 +113,33 @@ def snapshots_beside(records: Path) -> Path:
     return records.parent / "checkpoints"
 
 
-def with_snapshots(folder: Path, keys: Iterable[str]) -> list[str]:
-    """The ``keys`` that have a snapshot in ``folder`` (a sweep's checkpoints folder)."""
-    return [key for key in keys if any((folder / key).glob("*.pt"))]
+@dataclass(frozen=True)
+class SnapshotInfo:
+    """How far a trial's last snapshot got, and what made it (:class:`TrialCheckpoint`'s fingerprint)."""
+
+    stage: str
+    epoch: int
+    epochs: int
+    fingerprint: dict[str, Any]
+
+    def describe(self) -> str:
+        return f"{self.stage} epoch {self.epoch} of {self.epochs}"
+
+
+def latest_snapshot(folder: Path) -> SnapshotInfo | None:
+    """The last stage's snapshot in a trial's ``folder``, None without a readable one. Memory-mapped:
+    the model's tensors are not read, so this takes a fraction of a second per trial."""
+    for path in sorted(folder.glob("*.pt"), reverse=True):
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+            return SnapshotInfo(stage=path.stem.split("-", 1)[-1], epoch=int(state["epoch"]),
+                                epochs=int(state["epochs"]), fingerprint=dict(state["fingerprint"]))
+        except Exception:  # damaged or foreign: the trial will set it aside too
+            continue
+    return None
+
+
+def snapshots_of(folder: Path, keys: Iterable[str]) -> dict[str, SnapshotInfo]:
+    """The last snapshot of each of the ``keys`` that has one in ``folder`` (a sweep's checkpoints folder)."""
+    found = {key: latest_snapshot(folder / key) for key in keys}
+    return {key: info for key, info in found.items() if info is not None}

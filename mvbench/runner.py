@@ -255,13 +255,18 @@ def base_record(resolved: ResolvedTrial, device: torch.device, precision: str) -
     }
 
 
+def snapshot_fingerprint(trial_key: str, versions: Mapping[str, Any], device_name: str) -> dict[str, str]:
+    """What a trial's snapshots must have been made by to be used: the same trial, code, torch and
+    hardware (threads included: CPU reductions depend on them)."""
+    return {"trial_key": trial_key, "git_commit": str(versions["git_commit"]), "torch": str(versions["torch"]),
+            "device_name": device_name}
+
+
 def trial_checkpoint(record: dict[str, Any], settings: Settings) -> TrialCheckpoint | None:
-    """The snapshots under ``settings.checkpoints`` of the trial ``record`` describes, usable only
-    by the same trial, code, torch and hardware (threads included: CPU reductions depend on them)."""
+    """The snapshots under ``settings.checkpoints`` of the trial ``record`` describes."""
     if settings.checkpoints is None:
         return None
-    fingerprint = {"trial_key": record["trial_key"], "git_commit": record["versions"]["git_commit"],
-                   "torch": str(record["versions"]["torch"]), "device_name": record["device_name"]}
+    fingerprint = snapshot_fingerprint(record["trial_key"], record["versions"], record["device_name"])
     return TrialCheckpoint(Path(settings.checkpoints) / record["trial_key"], fingerprint, settings.checkpoint_every)
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from mvbench import runner, sweep
 from mvbench.checkpoint import TrialCheckpoint
@@ -126,19 +127,30 @@ def test_the_command_line_sets_the_interval(cli, tmp_path, monkeypatch):
     assert code == 2 and err.strip() == "error: --checkpoint-every -1 must be a number of minutes >= 0 (0: every epoch)"
 
 
-def test_a_dry_run_counts_the_trials_that_resume_from_snapshots(cli, tmp_path):
+def test_a_dry_run_says_which_trials_resume_and_which_snapshots_are_set_aside(cli, tmp_path):
     from mvbench.api import prepare_sweep
+    from mvbench.device import device_name
 
     out = tmp_path / "out"
-    flags = ["--method", "kmeans", "--dataset", "synthetic", "--seeds", "2", "--out", str(out), "--dry-run"]
+    flags = ["--method", "kmeans", "--dataset", "synthetic", "--seeds", "3", "--out", str(out), "--dry-run"]
     code, before, _ = cli("sweep", *flags)
     assert code == 0 and "snapshots" not in before
-    prepared = prepare_sweep(get_registry(), methods="kmeans", datasets=["synthetic"], seeds=[0, 1], out=out)
-    snapshot = out / "checkpoints" / prepared.pending[1].key / "00-train.pt"
-    snapshot.parent.mkdir(parents=True)
-    snapshot.write_bytes(b"")
+    keys = [p.key for p in prepare_sweep(get_registry(), methods="kmeans", datasets=["synthetic"], seeds=[0, 1, 2],
+                                         out=out).pending]
+    here = runner.snapshot_fingerprint(keys[1], runner.versions(), device_name(torch.device("cpu")))
+    TrialCheckpoint(out / "checkpoints" / keys[1], here).write(0, "train", {"epoch": 2, "epochs": 5})
+    other = {**here, "trial_key": keys[2], "git_commit": "0123456789abcdef"}
+    TrialCheckpoint(out / "checkpoints" / keys[2], other).write(1, "tune", {"epoch": 3, "epochs": 4})
     code, after, _ = cli("sweep", *flags)
-    assert code == 0 and f"1 of the trials to run resume from their snapshots in {out / 'checkpoints'}" in after
+    lines = after.splitlines()
+    assert code == 0
+    resume = lines.index(f"1 of the trials to run resume from their snapshots in {out / 'checkpoints'}:")
+    assert lines[resume + 1] == "  kmeans (default) on synthetic, none, seed 1: from train epoch 2 of 5"
+    assert lines[resume + 2].startswith(f"1 of the trials to run have snapshots in {out / 'checkpoints'} that this "
+                                        f"run sets aside")
+    short = str(here["git_commit"])[:7]
+    assert lines[resume + 3] == (f"  kmeans (default) on synthetic, none, seed 2: tune epoch 3 of 4, made with "
+                                 f"commit 0123456 (this run: {short})")
 
 
 def _leaky_fit(inp):

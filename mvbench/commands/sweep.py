@@ -18,16 +18,17 @@ from rich.table import Table
 
 from mvbench.commands.common import add_command
 from mvbench.api import prepare_sweep
-from mvbench.checkpoint import snapshots_beside, with_snapshots
+from mvbench.checkpoint import snapshots_beside, snapshots_of
 from mvbench.claims import held_by_others
 from mvbench.console import console
-from mvbench.device import hardware_name, resolve_device
+from mvbench.device import device_name, hardware_name, resolve_device
 from mvbench.errors import MvbenchError
 from mvbench.estimate import Countdown, TimeLeftColumn, describe, finished_times, trial_seconds
 from mvbench.progress import RichTrialProgress
 from mvbench.registry import Registry, get_registry
 from mvbench.results import options_label
-from mvbench.runner import ResolvedTrial, Settings
+from mvbench.provenance import versions
+from mvbench.runner import ResolvedTrial, Settings, snapshot_fingerprint
 from mvbench.sweep import DONE, FAILED, LEFT, Executor, PlannedTrial, run_sweep
 from mvbench.executors import add_parallel_arguments, executor_from_args
 from mvbench.commands.common import (add_trial_arguments, checkpoint_seconds, first_line, parse_seeds,
@@ -68,7 +69,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", metavar="DIR", help="results folder (records in DIR/trials.jsonl)")
     parser.add_argument("--dry-run", action="store_true",
                         help="show what is done, failed and left per cell (and running in another "
-                             "process); run nothing")
+                             "process), and which trials resume from snapshots; run nothing")
     parser.add_argument("--retry-failed", action="store_true",
                         help="also rerun trials whose records are all failed")
     add_parallel_arguments(parser)  # --executor, --jobs, --gpus, --trials-per-gpu, --address
@@ -111,11 +112,9 @@ def handle(args: argparse.Namespace) -> int:
             verb = "is" if len(running) == 1 else "are"
             console.print(f"{len(running)} of the trials to run {verb} running now in another process "
                           f"(a sweep running alongside does not start them)", highlight=False)
-        checkpoints = snapshots_beside(results_file)
-        resuming = with_snapshots(checkpoints, [p.key for p in pending if p.key not in running])
-        if resuming:
-            console.print(f"{len(resuming)} of the trials to run resume from their snapshots in {checkpoints}",
-                          highlight=False, soft_wrap=True)
+        for line in snapshot_lines([p for p in pending if p.key not in running], snapshots_beside(results_file),
+                                   settings):
+            console.print(line, highlight=False, markup=False, soft_wrap=True)
         if pending:
             _, estimate_line = estimate(pending, registry, settings, results_file)
             console.print(estimate_line(1), highlight=False, markup=False, soft_wrap=True)
@@ -242,6 +241,43 @@ def estimate(pending: Sequence[PlannedTrial], registry: Registry, settings: Sett
     device, hardware = run_device.type, hardware_name(run_device)
     seconds = trial_seconds(pending, registry, device, times, hardware)
     return seconds, lambda lanes: describe(pending, seconds, device, times.where, lanes, hardware)
+
+
+_FINGERPRINT_WORDS = {"trial_key": "trial key", "git_commit": "commit", "torch": "torch", "device_name": "hardware"}
+
+
+def snapshot_lines(pending: Sequence[PlannedTrial], checkpoints: Path, settings: Settings) -> list[str]:
+    """What a dry run says of the snapshots of the ``pending`` trials in ``checkpoints``: which trials
+    resume and from where, and which have snapshots made by other code, torch or hardware, which the
+    run sets aside (a user who updated the code learns it before the hours are lost)."""
+    found = snapshots_of(checkpoints, [p.key for p in pending])
+    here, device = versions(), device_name(resolve_device(settings.device))
+    resume, aside = [], []
+    for p in pending:
+        if p.key not in found:
+            continue
+        info, trial = found[p.key], p.trial
+        words = trial_words(trial.method, trial.option_set, p.item.dataset_label, trial.missing,
+                            trial.missing_options, trial.seed)
+        made_by = info.fingerprint
+        differ = [f"{_FINGERPRINT_WORDS[name]} {_short(name, made_by.get(name))} (this run: {_short(name, value)})"
+                  for name, value in snapshot_fingerprint(p.key, here, device).items() if made_by.get(name) != value]
+        if differ:
+            aside.append(f"  {words}: {info.describe()}, made with {', '.join(differ)}")
+        else:
+            resume.append(f"  {words}: from {info.describe()}")
+    lines = []
+    if resume:
+        lines += [f"{len(resume)} of the trials to run resume from their snapshots in {checkpoints}:", *resume]
+    if aside:
+        lines += [f"{len(aside)} of the trials to run have snapshots in {checkpoints} that this run sets aside "
+                  f"(the trial starts over; to resume it, run it with the commit, torch and hardware that made "
+                  f"them):", *aside]
+    return lines
+
+
+def _short(name: str, value: Any) -> str:
+    return str(value)[:7] if name == "git_commit" and value else str(value)
 
 
 def trial_words(method: str, option_set: str | None, dataset: str, missing: str,

@@ -1,13 +1,14 @@
 """How long trials will take, from the wall times of finished trials of the same kind.
 
 A pending trial is estimated by the median wall time of the finished (ok) records of the same
-method, options and dataset (with its options) on the same kind of device, and of those only the
-ones made on the same hardware model where there are any (the same trial took 1.7 times as long
-on one 2-core CPU as on another; the thread count is not compared), found in the results
-file the trials go to and in the committed records (``leaderboards/results/*/trials.jsonl`` of
-the folders :func:`mvbench.suite.suite_folders` searches). ``mvbench sweep --dry-run`` states
-the estimate, ``run`` and ``sweep`` state it up front and count it down in their trials bar
-(:class:`Countdown`, :class:`TimeLeftColumn`).
+method, options and dataset (with its options) on the same kind of device; of those only the ones of
+the method's current version where there are any (a version changes what a trial computes, and so
+can change its cost), and of those only the ones made on the same hardware model where there are any
+(the same trial took 1.7 times as long on one 2-core CPU as on another; the thread count is not
+compared). They are found in the results file the trials go to and in the committed records
+(``leaderboards/results/*/trials.jsonl`` of the folders :func:`mvbench.suite.suite_folders`
+searches). ``mvbench sweep --dry-run`` states the estimate, ``run`` and ``sweep`` state it up front
+and count it down in their trials bar (:class:`Countdown`, :class:`TimeLeftColumn`).
 """
 
 from __future__ import annotations
@@ -33,29 +34,33 @@ from mvbench.sweep import PlannedTrial
 
 class FinishedTimes:
     """The wall times of finished trials, by method, dataset and kind of device, with the
-    method's and the dataset's options and the hardware model of each; ``where`` says which
-    records they come from."""
+    method's and the dataset's options, the method's version and the hardware model of each;
+    ``where`` says which records they come from."""
 
     def __init__(self, records: Iterable[Mapping[str, Any]], where: str) -> None:
         self.where = where
-        self._times: dict[tuple[str, str, str], list[tuple[dict, dict, str, float]]] = defaultdict(list)
+        self._times: dict[tuple[str, str, str], list[tuple[dict, dict, int, str, float]]] = defaultdict(list)
         for r in records:
             taken = r.get("wall_time", r.get("train_time"))
             if r.get("status") == "ok" and taken is not None:
                 cell = (r["method"], r["dataset"], device_kind(r.get("device", "")))
                 self._times[cell].append((r.get("method_options") or {}, r.get("dataset_options") or {},
-                                          hardware_of(r.get("device_name", "")), float(taken)))
+                                          r.get("method_version", 1), hardware_of(r.get("device_name", "")),
+                                          float(taken)))
 
     def seconds(self, resolved: ResolvedTrial, device: str, hardware: str | None = None) -> float | None:
         """The median wall time of the finished trials like ``resolved`` on ``device`` (a
-        kind: cpu, cuda, mps), of those made on ``hardware`` (a model, as
-        :func:`mvbench.device.hardware_name` gives it) if there are any; None when there is none."""
-        found = [(made_on, taken) for method_options, dataset_options, made_on, taken
+        kind: cpu, cuda, mps), of those of the method's current version if there are any, and of
+        those made on ``hardware`` (a model, as :func:`mvbench.device.hardware_name` gives it) if
+        there are any; None when there is none."""
+        found = [(version, made_on, taken) for method_options, dataset_options, version, made_on, taken
                  in self._times.get((resolved.method.name, resolved.dataset_name, device), ())
                  if _same(resolved.method_options, method_options)
                  and _same(resolved.dataset_options, dataset_options)]
-        here = [taken for made_on, taken in found if made_on == hardware]
-        return statistics.median(here or [taken for _, taken in found]) if found else None
+        current = [(made_on, taken) for version, made_on, taken in found if version == resolved.method.version]
+        found_here = current or [(made_on, taken) for _, made_on, taken in found]
+        here = [taken for made_on, taken in found_here if made_on == hardware]
+        return statistics.median(here or [taken for _, taken in found_here]) if found_here else None
 
 
 def _same(given: Mapping[str, Any], recorded: Mapping[str, Any]) -> bool:
@@ -123,7 +128,8 @@ def describe(pending: Sequence[PlannedTrial], seconds: Mapping[str, float | None
                 f"{device} in {where}")
     total = sum(known)
     on = f"{device} ({hardware} where recorded there)" if hardware else device
-    basis = f"median wall time of finished trials of the same method, options and dataset on {on} in {where}"
+    basis = (f"median wall time of finished trials of the same method (its current version where recorded), "
+             f"options and dataset on {on} in {where}")
     if unknown:
         missing = ", ".join(f"{cell} ({n})" for cell, n in unknown.items())
         return (f"estimated time: at least {duration(total)} for {len(known)} of {len(pending)} trials "

@@ -66,13 +66,28 @@ def test_records_made_on_the_same_hardware_are_preferred_whatever_their_thread_c
     assert times.seconds(_resolved(), "cpu") == 80
 
 
+def test_records_of_the_current_method_version_are_preferred_over_the_hardware():
+    rav = _resolved("rav")
+    old, current = rav.method.version - 1, rav.method.version
+    times = FinishedTimes([
+        {**_record(100, method="rav", device_name="AMD EPYC (1 threads)"), "method_version": old},
+        {**_record(300, method="rav", device_name="Intel Xeon (1 threads)"), "method_version": current},
+        {**_record(500, method="rav", device_name="Intel Xeon (1 threads)"), "method_version": current},
+    ], where="here")
+    assert times.seconds(rav, "cpu", "AMD EPYC") == 400  # the old version's EPYC trial does not count
+    only_old = FinishedTimes([{**_record(100, method="rav"), "method_version": old},
+                              _record(60, method="rav")], where="here")  # no method_version: version 1
+    assert only_old.seconds(rav, "cpu") == 80  # no record of the current version: every version
+
+
 def test_the_estimate_names_the_hardware_it_prefers(tmp_path):
     registry, pending = _pending(tmp_path, methods="kmeans")
     times = FinishedTimes([_record(600, device_name="AMD EPYC (1 threads)")], where="FILES")
     seconds = trial_seconds(pending, registry, "cpu", times, "AMD EPYC")
     assert describe(pending, seconds, "cpu", "FILES", hardware="AMD EPYC") == (
         "estimated time: 2 trials x about 10 min = about 20 min (median wall time of finished trials of the same "
-        "method, options and dataset on cpu (AMD EPYC where recorded there) in FILES)")
+        "method (its current version where recorded), options and dataset on cpu (AMD EPYC where recorded there) in "
+        "FILES)")
 
 
 def _pending(tmp_path, methods="kmeans,rav", seeds=(0, 1)):
@@ -87,7 +102,8 @@ def test_the_estimate_says_trials_x_minutes_and_names_what_it_cannot_estimate(tm
     seconds = trial_seconds(pending, registry, "cpu", times)
     assert describe(pending, seconds, "cpu", "FILES") == (
         "estimated time: at least 40 s for 2 of 4 trials (median wall time of finished trials of the same "
-        "method, options and dataset on cpu in FILES); no finished trial to go by for rav on synthetic (2)")
+        "method (its current version where recorded), options and dataset on cpu in FILES); no finished trial to go "
+        "by for rav on synthetic (2)")
     times = FinishedTimes([_record(t) for t in (10, 20, 60)] + [_record(3000, method="rav")], where="FILES")
     seconds = trial_seconds(pending, registry, "cpu", times)
     assert describe(pending, seconds, "cpu", "FILES").startswith("estimated time: about 1 h 41 min for 4 trials (")
@@ -122,7 +138,8 @@ def test_run_says_up_front_how_long_it_will_take(cli, tmp_path, monkeypatch):
                          "--out", str(tmp_path / "r"))
     assert code == 0, err
     assert ("estimated time: 3 trials x about 10 min = about 30 min (median wall time of finished trials of the "
-            f"same method, options and dataset on cpu ({cpu_model()} where recorded there) in ") in out
+            f"same method (its current version where recorded), options and dataset on cpu ({cpu_model()} where "
+            f"recorded there) in ") in out
     code, out, _ = cli("run", "-m", "kmeans", "-d", "synthetic", "--seeds", "1,", "--set", "n_init=2", *TINY,
                        "--out", str(tmp_path / "r2"))
     assert code == 0 and "cannot estimate the time: no finished trial of the same method" in out

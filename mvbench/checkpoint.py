@@ -115,11 +115,13 @@ def snapshots_beside(records: Path) -> Path:
 
 @dataclass(frozen=True)
 class SnapshotInfo:
-    """How far a trial's last snapshot got, and what made it (:class:`TrialCheckpoint`'s fingerprint)."""
+    """How far a trial's last snapshot got, the training seconds it holds, and what made it
+    (:class:`TrialCheckpoint`'s fingerprint)."""
 
     stage: str
     epoch: int
     epochs: int
+    seconds: float
     fingerprint: dict[str, Any]
 
     def describe(self) -> str:
@@ -133,7 +135,8 @@ def latest_snapshot(folder: Path) -> SnapshotInfo | None:
         try:
             state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
             return SnapshotInfo(stage=path.stem.split("-", 1)[-1], epoch=int(state["epoch"]),
-                                epochs=int(state["epochs"]), fingerprint=dict(state["fingerprint"]))
+                                epochs=int(state["epochs"]), seconds=float(state["seconds"]),
+                                fingerprint=dict(state["fingerprint"]))
         except Exception:  # damaged or foreign: the trial will set it aside too
             continue
     return None

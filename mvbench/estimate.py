@@ -7,8 +7,10 @@ can change its cost), and of those only the ones made on the same hardware model
 (the same trial took 1.7 times as long on one 2-core CPU as on another; the thread count is not
 compared). They are found in the results file the trials go to and in the committed records
 (``leaderboards/results/*/trials.jsonl`` of the folders :func:`mvbench.suite.suite_folders`
-searches). ``mvbench sweep --dry-run`` states the estimate, ``run`` and ``sweep`` state it up front
-and count it down in their trials bar (:class:`Countdown`, :class:`TimeLeftColumn`).
+searches); a trial that resumes from its snapshots counts the training they hold off
+(:func:`mvbench.commands.sweep.estimate`). ``mvbench sweep --dry-run`` states the estimate, ``run``
+and ``sweep`` state it up front and count it down in their trials bar (:class:`Countdown`,
+:class:`TimeLeftColumn`).
 """
 
 from __future__ import annotations

@@ -153,6 +153,30 @@ def test_a_dry_run_says_which_trials_resume_and_which_snapshots_are_set_aside(cl
                                  f"commit 0123456 (this run: {short})")
 
 
+def test_the_estimate_takes_off_the_training_a_resuming_trials_snapshots_hold(tmp_path):
+    import json
+
+    from mvbench.api import prepare_sweep
+    from mvbench.commands.sweep import estimate
+    from mvbench.device import device_name, hardware_name
+
+    registry, cpu = get_registry(), torch.device("cpu")
+    prepared = prepare_sweep(registry, methods="kmeans", datasets=["synthetic"], seeds=[0, 1, 2], out=tmp_path)
+    finished = {"status": "ok", "method": "kmeans", "dataset": "synthetic", "device": "cpu", "wall_time": 600.0,
+                "method_options": {}, "dataset_options": {}, "device_name": f"{hardware_name(cpu)} (1 threads)"}
+    prepared.results_file.write_text(json.dumps(finished) + "\n")  # a finished trial of another grid
+    keys = [p.key for p in prepared.pending]
+    here = runner.snapshot_fingerprint(keys[1], runner.versions(), device_name(cpu))
+    for key, made_by in ((keys[1], here), (keys[2], {**here, "trial_key": keys[2], "git_commit": "0123456"})):
+        (tmp_path / "checkpoints" / key).mkdir(parents=True)
+        torch.save({"fingerprint": made_by, "seconds": 240.0, "epoch": 2, "epochs": 5},
+                   tmp_path / "checkpoints" / key / "00-train.pt")
+    seconds, line = estimate(prepared.pending, registry, prepared.settings, prepared.results_file)
+    assert [seconds[key] for key in keys] == [600.0, 360.0, 600.0]  # the set-aside snapshot counts for nothing
+    assert line(1).startswith("estimated time: about 26 min for 3 trials (")
+    assert line(1).endswith("; for the 1 trial that resumes from snapshots, less the 4 min of training it holds")
+
+
 def _leaky_fit(inp):
     """A method that takes snapshots but keeps its batch order's generator from the Trainer."""
     import torch

@@ -18,12 +18,12 @@ from rich.table import Table
 
 from mvbench.commands.common import add_command
 from mvbench.api import prepare_sweep
-from mvbench.checkpoint import snapshots_beside, snapshots_of
+from mvbench.checkpoint import SnapshotInfo, snapshots_beside, snapshots_of
 from mvbench.claims import held_by_others
 from mvbench.console import console
 from mvbench.device import device_name, hardware_name, resolve_device
 from mvbench.errors import MvbenchError
-from mvbench.estimate import Countdown, TimeLeftColumn, describe, finished_times, trial_seconds
+from mvbench.estimate import Countdown, TimeLeftColumn, describe, duration, finished_times, trial_seconds
 from mvbench.progress import RichTrialProgress
 from mvbench.registry import Registry, get_registry
 from mvbench.results import options_label
@@ -236,32 +236,51 @@ def run_with_display(pending: Sequence[PlannedTrial], settings: Settings, plugin
 def estimate(pending: Sequence[PlannedTrial], registry: Registry, settings: Settings,
              results_file: Path) -> tuple[dict[str, float | None], Callable[[int], str]]:
     """Each pending trial's estimated seconds on the settings' device (preferring records of its
-    hardware model), and the line that states them for a number of trials at a time."""
+    hardware model), less the training seconds its snapshots hold when it resumes from them, and
+    the line that states them for a number of trials at a time."""
     times, run_device = finished_times(results_file), resolve_device(settings.device)
     device, hardware = run_device.type, hardware_name(run_device)
     seconds = trial_seconds(pending, registry, device, times, hardware)
-    return seconds, lambda lanes: describe(pending, seconds, device, times.where, lanes, hardware)
+    checkpoints = Path(settings.checkpoints) if settings.checkpoints else snapshots_beside(results_file)
+    resuming = {key: info.seconds for key, (info, differ) in snapshot_states(pending, checkpoints, settings).items()
+                if not differ and seconds.get(key) is not None}
+    seconds = {key: max(0.0, s - resuming[key]) if key in resuming else s for key, s in seconds.items()}
+    trials = f"{len(resuming)} trial{'s' if len(resuming) > 1 else ''} that resume{'' if len(resuming) > 1 else 's'}"
+    held = (f"; for the {trials} from snapshots, less the {duration(sum(resuming.values()))} of training "
+            f"{'those hold' if len(resuming) > 1 else 'it holds'}" if resuming else "")
+    return seconds, lambda lanes: describe(pending, seconds, device, times.where, lanes, hardware) + held
 
 
 _FINGERPRINT_WORDS = {"trial_key": "trial key", "git_commit": "commit", "torch": "torch", "device_name": "hardware"}
+
+
+def snapshot_states(pending: Sequence[PlannedTrial], checkpoints: Path,
+                    settings: Settings) -> dict[str, tuple[SnapshotInfo, list[str]]]:
+    """The last snapshot of each ``pending`` trial that has one in ``checkpoints``, with how what
+    made it differs from this run (commit, torch, hardware; empty: the trial resumes from it)."""
+    found = snapshots_of(checkpoints, [p.key for p in pending])
+    here, device = versions(), device_name(resolve_device(settings.device))
+    states = {}
+    for key, info in found.items():
+        made_by = info.fingerprint
+        states[key] = (info, [f"{_FINGERPRINT_WORDS[name]} {_short(name, made_by.get(name))} (this run: "
+                              f"{_short(name, value)})" for name, value
+                              in snapshot_fingerprint(key, here, device).items() if made_by.get(name) != value])
+    return states
 
 
 def snapshot_lines(pending: Sequence[PlannedTrial], checkpoints: Path, settings: Settings) -> list[str]:
     """What a dry run says of the snapshots of the ``pending`` trials in ``checkpoints``: which trials
     resume and from where, and which have snapshots made by other code, torch or hardware, which the
     run sets aside (a user who updated the code learns it before the hours are lost)."""
-    found = snapshots_of(checkpoints, [p.key for p in pending])
-    here, device = versions(), device_name(resolve_device(settings.device))
+    states = snapshot_states(pending, checkpoints, settings)
     resume, aside = [], []
     for p in pending:
-        if p.key not in found:
+        if p.key not in states:
             continue
-        info, trial = found[p.key], p.trial
+        (info, differ), trial = states[p.key], p.trial
         words = trial_words(trial.method, trial.option_set, p.item.dataset_label, trial.missing,
                             trial.missing_options, trial.seed)
-        made_by = info.fingerprint
-        differ = [f"{_FINGERPRINT_WORDS[name]} {_short(name, made_by.get(name))} (this run: {_short(name, value)})"
-                  for name, value in snapshot_fingerprint(p.key, here, device).items() if made_by.get(name) != value]
         if differ:
             aside.append(f"  {words}: {info.describe()}, made with {', '.join(differ)}")
         else:

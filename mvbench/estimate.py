@@ -29,7 +29,8 @@ from rich.text import Text
 from mvbench.device import hardware_of
 from mvbench.registry import Registry
 from mvbench.results import RECORDS_FILE, read_records
-from mvbench.runner import ResolvedTrial, _canonical, resolve
+from mvbench.options import Option
+from mvbench.runner import ResolvedTrial, _canonical, dataset_declared, resolve
 from mvbench.suite import RESULTS_DIR, suite_folders
 from mvbench.sweep import PlannedTrial
 
@@ -57,18 +58,20 @@ class FinishedTimes:
         there are any; None when there is none."""
         found = [(version, made_on, taken) for method_options, dataset_options, version, made_on, taken
                  in self._times.get((resolved.method.name, resolved.dataset_name, device), ())
-                 if _same(resolved.method_options, method_options)
-                 and _same(resolved.dataset_options, dataset_options)]
+                 if _same(resolved.method_options, method_options, resolved.method.options)
+                 and _same(resolved.dataset_options, dataset_options, dataset_declared(resolved))]
         current = [(made_on, taken) for version, made_on, taken in found if version == resolved.method.version]
         found_here = current or [(made_on, taken) for _, made_on, taken in found]
         here = [taken for made_on, taken in found_here if made_on == hardware]
         return statistics.median(here or [taken for _, taken in found_here]) if found_here else None
 
 
-def _same(given: Mapping[str, Any], recorded: Mapping[str, Any]) -> bool:
-    # Only the options both name are compared: a record made before a plugin gained an option
-    # (whose default keeps the old behaviour) still counts, as it does for resume.
-    return all(_canonical(given[name]) == _canonical(recorded[name]) for name in given.keys() & recorded.keys())
+def _same(given: Mapping[str, Any], recorded: Mapping[str, Any], declared: Iterable[Option]) -> bool:
+    # A record made before a plugin gained an option ran that option's default (the value that
+    # keeps the old behaviour), as it does for resume: it counts for a trial at the default only.
+    defaults = {option.name: option.default for option in declared}
+    return all(_canonical(value) == _canonical(recorded[name] if name in recorded else defaults[name])
+               for name, value in given.items() if name in recorded or name in defaults)
 
 
 def device_kind(device: str) -> str:

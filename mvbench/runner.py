@@ -90,7 +90,6 @@ class ResolvedTrial:
     def key(self, device: torch.device, precision: str) -> str:
         """A stable hash of the trial's configuration: what determines its result, with options at
         their defaults left out (insensitive to option order and spelling)."""
-        dataset_declared = self.dataset.options if self.dataset is not None else PATH_OPTIONS
         payload = {
             "method": self.method.name,
             # Version 1 is left out, like a default option, so that records made before methods
@@ -98,7 +97,7 @@ class ResolvedTrial:
             **({"method_version": self.method.version} if self.method.version != 1 else {}),
             "method_options": _changed_options(self.method_options, self.method.options),
             "dataset": self.dataset_name,
-            "dataset_options": _changed_options(self.dataset_options, dataset_declared),
+            "dataset_options": _changed_options(self.dataset_options, dataset_declared(self)),
             "missing": self.trial.missing,
             "missing_options": _changed_options(self.missing_options, self.mechanism.options),
             **({"scaling_fit": "observed rows"} if self.refits_scaling() else {}),
@@ -115,6 +114,11 @@ class ResolvedTrial:
         scaling saw the rows the mask hides."""
         generated = self.trial.missing not in ("none", "file")
         return generated and self.dataset_options.get("preprocess", "none") != "none"
+
+
+def dataset_declared(resolved: ResolvedTrial) -> tuple[Option, ...]:
+    """The options the trial's dataset declares (a ``.mat`` path: the path loader's)."""
+    return tuple(resolved.dataset.options if resolved.dataset is not None else PATH_OPTIONS)
 
 
 def _changed_options(values: Mapping[str, Any], declared: Iterable[Option]) -> dict[str, Any]:

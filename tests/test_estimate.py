@@ -29,8 +29,7 @@ def _record(wall_time: float, method: str = "kmeans", dataset: str = "synthetic"
 
 
 def _resolved(method: str = "kmeans", **method_options):
-    return resolve(Trial(method=method, dataset="synthetic", seed=0, method_options=method_options,
-                         dataset_options={"samples": 60}), get_registry())
+    return resolve(Trial(method=method, dataset="synthetic", seed=0, method_options=method_options), get_registry())
 
 
 def test_only_finished_trials_of_the_same_method_options_dataset_and_device_count():
@@ -49,9 +48,10 @@ def test_only_finished_trials_of_the_same_method_options_dataset_and_device_coun
     assert times.seconds(_resolved("rav"), "cpu") is None
 
 
-def test_a_record_made_before_an_option_existed_still_counts():
+def test_a_record_made_before_an_option_existed_counts_as_made_at_its_default():
     times = FinishedTimes([_record(42, method_options={"n_init": 3})], where="here")  # no max_iter in it
-    assert times.seconds(_resolved(n_init=3, max_iter=300), "cpu") == 42  # max_iter compared only when recorded
+    assert times.seconds(_resolved(n_init=3, max_iter=300), "cpu") == 42  # the default max_iter
+    assert times.seconds(_resolved(n_init=3, max_iter=20), "cpu") is None  # not what the record ran
 
 
 def test_records_made_on_the_same_hardware_are_preferred_whatever_their_thread_count():
@@ -121,9 +121,9 @@ def _write(path: Path, records: list[dict]) -> None:
 
 def test_committed_records_and_the_results_file_both_count(tmp_path):
     board = tmp_path / "leaderboards"
-    _write(board / "results" / "demo" / RECORDS_FILE, [_record(100, dataset_options={"samples": 60})])
+    _write(board / "results" / "demo" / RECORDS_FILE, [_record(100)])
     out = tmp_path / "out" / RECORDS_FILE
-    _write(out, [_record(300, dataset_options={"samples": 60})])
+    _write(out, [_record(300)])
     times = finished_times(out, folders=[board])
     assert times.seconds(_resolved(), "cpu") == 200  # the median of both files' trials
     assert times.where == f"{out} and {board / 'results'}/*/{RECORDS_FILE}"

@@ -275,8 +275,13 @@ def test_ctrl_c_stops_the_workers_and_keeps_finished_records():
         threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
 
     start = time.perf_counter()
-    with pytest.raises(KeyboardInterrupt):
+    try:
         LocalPoolExecutor(jobs=1).run(trials("sleep", [0, 1]), CPU, PLUGINS, on_record)
+    except KeyboardInterrupt:
+        pass
+    else:  # seen once in CI under load: say what the run did instead
+        pytest.fail(f"the run ended without the interrupt after {time.perf_counter() - start:.1f} s, records: "
+                    f"{[(r['seed'], r['status'], r.get('error')) for r in kept]}")
     assert [r["seed"] for r in kept] == [0]
     assert time.perf_counter() - start < 50
     assert not mp.active_children()
